@@ -1,0 +1,141 @@
+import type { EnvVar, PlannedJob, PlannedService, PodVolume } from '../plan';
+import { escapeTerraformTemplate } from '../scripts';
+
+/**
+ * Pure renderers: plan -> plain objects in the shape of the kubernetes provider's constructor
+ * configs (camelCase, single nested blocks as objects, repeated blocks as arrays). No cdktf
+ * import here; the constructs only pass these objects on.
+ */
+
+export function labels(service: string, component: string): Record<string, string> {
+  return {
+    'app.kubernetes.io/name': 'backup-policy',
+    'app.kubernetes.io/component': component,
+    'app.kubernetes.io/managed-by': 'backup-policy',
+    'backup-policy/service': service,
+  };
+}
+
+function renderEnv(env: EnvVar) {
+  if (env.secret) {
+    return { name: env.name, valueFrom: { secretKeyRef: { name: env.secret.name, key: env.secret.key } } };
+  }
+  return { name: env.name, value: env.value ?? '' };
+}
+
+function renderVolume(volume: PodVolume) {
+  if ('claimName' in volume) {
+    return { name: volume.name, persistentVolumeClaim: { claimName: volume.claimName, readOnly: volume.readOnly ?? false } };
+  }
+  if ('configMap' in volume) {
+    return { name: volume.name, configMap: { name: volume.configMap, defaultMode: volume.defaultMode } };
+  }
+  if ('emptyDir' in volume) {
+    return { name: volume.name, emptyDir: { sizeLimit: volume.emptyDir.sizeLimit } };
+  }
+  return { name: volume.name, secret: { secretName: volume.secret, defaultMode: volume.defaultMode } };
+}
+
+export function renderCronJob(job: PlannedJob) {
+  const jobLabels = { ...labels(job.service, 'backup-job'), 'backup-policy/kind': job.kind };
+  const nonRoot = job.runAsUser !== 0;
+  return {
+    metadata: { name: job.name, namespace: job.namespace, labels: jobLabels },
+    spec: {
+      schedule: job.schedule.cron,
+      timezone: job.timeZone,
+      concurrencyPolicy: 'Forbid',
+      startingDeadlineSeconds: job.startingDeadlineSeconds,
+      successfulJobsHistoryLimit: 3,
+      failedJobsHistoryLimit: job.failedJobsHistoryLimit,
+      jobTemplate: {
+        metadata: { labels: jobLabels },
+        spec: {
+          // One retry covers a transient failure; the lock and Forbid keep attempts serial.
+          backoffLimit: 1,
+          activeDeadlineSeconds: job.timeout.totalSeconds,
+          template: {
+            metadata: { labels: jobLabels },
+            spec: {
+              restartPolicy: 'Never',
+              automountServiceAccountToken: false,
+              enableServiceLinks: false,
+              hostNetwork: job.placement?.hostNetwork ?? false,
+              ...(job.placement?.nodeSelector ? { nodeSelector: job.placement.nodeSelector } : {}),
+              ...(job.placement?.tolerations ? { toleration: job.placement.tolerations } : {}),
+              securityContext: {
+                runAsNonRoot: nonRoot,
+                runAsUser: String(job.runAsUser),
+                runAsGroup: String(job.runAsUser),
+                seccompProfile: { type: 'RuntimeDefault' },
+              },
+              container: [
+                {
+                  name: 'backup',
+                  image: job.image,
+                  imagePullPolicy: 'IfNotPresent',
+                  command: job.command,
+                  env: job.env.map(renderEnv),
+                  volumeMount: job.mounts.map((m) => ({ name: m.name, mountPath: m.mountPath, readOnly: m.readOnly })),
+                  resources: {
+                    requests: { ...job.resources.requests },
+                    limits: { ...job.resources.limits },
+                  },
+                  securityContext: {
+                    allowPrivilegeEscalation: false,
+                    readOnlyRootFilesystem: true,
+                    privileged: false,
+                    capabilities: { drop: ['ALL'] },
+                  },
+                },
+              ],
+              volume: job.volumes.map(renderVolume),
+            },
+          },
+        },
+      },
+    },
+  };
+}
+
+/** Script files as ConfigMap data, escaped so Terraform hands the pod the exact bytes. */
+export function renderScriptConfigMap(service: PlannedService, readScript: (name: string) => string) {
+  const data: Record<string, string> = {};
+  for (const file of service.scripts.files) data[file] = escapeTerraformTemplate(readScript(file));
+  return {
+    metadata: { name: service.scripts.configMapName, namespace: service.namespace, labels: labels(service.id, 'backup-scripts') },
+    data,
+  };
+}
+
+export function renderPersistentVolume(service: PlannedService) {
+  const v = service.volume;
+  return {
+    metadata: { name: v.pvName, labels: labels(service.id, 'backup-volume') },
+    // The provider models this spec as a repeated block, hence the one-element list.
+    spec: [
+      {
+        capacity: { storage: v.capacity },
+        accessModes: ['ReadWriteMany'],
+        // Retain: deleting the claim (or the service from the policy) must never delete backups.
+        persistentVolumeReclaimPolicy: 'Retain',
+        storageClassName: '',
+        mountOptions: v.mountOptions,
+        persistentVolumeSource: { nfs: { server: v.server, path: v.path, readOnly: false } },
+      },
+    ],
+  };
+}
+
+export function renderPersistentVolumeClaim(service: PlannedService) {
+  const v = service.volume;
+  return {
+    metadata: { name: v.pvcName, namespace: v.namespace, labels: labels(service.id, 'backup-volume') },
+    spec: {
+      accessModes: ['ReadWriteMany'],
+      storageClassName: '',
+      volumeName: v.pvName,
+      resources: { requests: { storage: v.capacity } },
+    },
+  };
+}

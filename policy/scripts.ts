@@ -1,0 +1,32 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+/** The package root, found from this file whether it runs from source or from dist/. */
+export function packageRoot(): string {
+  let dir = __dirname;
+  while (!existsSync(join(dir, 'package.json')) || !existsSync(join(dir, 'host-scripts'))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error(`cannot find the backup-policy package root above ${__dirname}`);
+    dir = parent;
+  }
+  return dir;
+}
+
+export function scriptsDir(): string {
+  return join(packageRoot(), 'host-scripts');
+}
+
+/** The exact bytes of a job script, as the pod must receive them. */
+export function readScript(name: string): string {
+  return readFileSync(join(scriptsDir(), name), 'utf8');
+}
+
+/**
+ * Terraform treats every JSON string as a template: `${...}` interpolates and `%{...}` is a
+ * directive; `$${` and `%%{` are their escapes. Script text must pass through unchanged, so both
+ * openers are doubled. (The system this replaces sent `$$result` through unescaped text and
+ * its integrity check never reported; a test round-trips every script through real Terraform.)
+ */
+export function escapeTerraformTemplate(text: string): string {
+  return text.replace(/\$\{/g, '$${').replace(/%\{/g, '%%{');
+}
