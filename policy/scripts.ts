@@ -28,5 +28,6 @@ export function readScript(name: string): string {
  * its integrity check never reported; a test round-trips every script through real Terraform.)
  */
 export function escapeTerraformTemplate(text: string): string {
-  return text.replace(/\$\{/g, '$${').replace(/%\{/g, '%%{');
+  // Function replacements: in a replacement string "$$" itself means "$", which would undo the escape.
+  return text.replace(/\$\{/g, () => '$${').replace(/%\{/g, () => '%%{');
 }
