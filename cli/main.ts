@@ -4,6 +4,8 @@ import { renderPolicyJsonSchema } from '../policy/json-schema';
 import { loadPolicyFile } from '../policy/load';
 import { parsePolicy, planPolicy, type PlannedService } from '../policy/plan';
 import type { BackupPolicyInput } from '../policy/schema';
+import { packageRoot } from '../policy/scripts';
+import { staleBuildMessage } from './fresh-build';
 
 const USAGE = `usage: backup-policy <command> [options]
 
@@ -45,6 +47,11 @@ function loadPolicy(file: string | undefined): BackupPolicyInput {
 export function run(argv: string[], out: (line: string) => void = console.log, err: (line: string) => void = console.error): number {
   const args = [...argv];
   const command = args.shift();
+  const stale = __filename.endsWith('.js') ? staleBuildMessage(packageRoot(), __filename) : undefined;
+  if (stale && (command === 'validate' || command === 'synth')) {
+    err(`backup-policy: ${stale}`);
+    return 2;
+  }
   try {
     switch (command) {
       case 'validate': {
