@@ -8,6 +8,7 @@ import { BackupPolicy } from '../../constructs/backup-policy';
 import { PostgresBackup, SqliteBackup } from '../../constructs/engine-backups';
 import { PolicyValidationError } from '../../policy/errors';
 import { samplePolicy } from '../support/policies';
+import { buildExample } from '../../examples/add-service';
 
 Testing.setupJest();
 
@@ -234,5 +235,17 @@ describe('adding and removing a service is one call', () => {
     const stack = new TerraformStack(Testing.app(), 'shared');
     const policy = new BackupPolicy(stack, 'policy', { policy: samplePolicy() });
     expect(() => policy.addService('pg2', { engine: 'postgres', ...immich, nfsPath: '/srv/nfs/pg-backup' })).toThrow('already used by service "pg"');
+  });
+});
+
+describe('the README example', () => {
+  test('adds one complete service per construct call', () => {
+    const synthesized = JSON.parse(Testing.synth(buildExample(Testing.app())));
+    const names = Object.values<any>(synthesized.resource.kubernetes_cron_job_v1).map((j) => j.metadata.name);
+    expect(names).toEqual(expect.arrayContaining(['immich-db-per-db-backup', 'forgejo-db-full-backup', 'postgresql-full-backup']));
+    const maps = Object.values<any>(synthesized.resource.kubernetes_config_map_v1).map((m) => m.metadata.name);
+    expect(maps).toEqual(expect.arrayContaining(['immich-db-backup-scripts', 'forgejo-db-backup-scripts']));
+    const paths = Object.values<any>(synthesized.resource.kubernetes_persistent_volume_v1).map((v) => v.spec[0].persistent_volume_source.nfs.path);
+    expect(paths).toEqual(expect.arrayContaining(['/srv/nfs/immich-db-backup', '/srv/nfs/forgejo-db-backup']));
   });
 });
