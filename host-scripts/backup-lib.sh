@@ -1,0 +1,452 @@
+# shellcheck shell=bash
+# Shared library of the backup job scripts (interface: CONTRACT.md next to this file).
+# Sourced by every job script; defines functions and sets no traps until backup_init runs.
+#
+# Error handling style: every function reports failure through its return status and logs why.
+# None relies on `set -e` inside, because bash silently disables errexit in any function called
+# from an `if`, `||` or `&&` context, and the per-database loops call their workers exactly that way.
+
+# An xtrace line would print the values of the secrets that are in scope (PGPASSWORD, VAULT_TOKEN).
+set +o xtrace
+# Globs, sort order and the decimal point of EPOCHREALTIME must not depend on the image's locale.
+export LC_ALL=C
+# Backups hold password hashes and whole databases: only the job's user may read them.
+umask 077
+
+BACKUP_TS=''            # UTC timestamp of this run, shared by every file it writes
+BACKUP_TMP=''           # path made by the last backup_tmpfile / backup_tmpdir call
+BACKUP__START=''        # epoch seconds at start (the attempt timestamp)
+BACKUP__START_REAL=''   # same, fractional, for the duration
+BACKUP__SIZE_BYTES=0    # bytes written under backup (or .rejected) names by this run
+BACKUP__TMP_PATHS=()    # work in progress, removed by the EXIT trap whatever happens
+BACKUP__EXTRA_METRICS=() # "name value" pairs pushed with the common ones
+BACKUP__LOCK_FD=''
+BACKUP__CHILD=''        # the command backup_run is waiting for
+BACKUP__SERIES=()       # filled by backup__series
+
+backup_log() {
+  printf '%s [%s/%s] %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+    "${BACKUP_SERVICE:-unknown}" "${BACKUP_KIND:-unknown}" "$*" >&2
+}
+
+backup_die() {
+  backup_log "ERROR: $*"
+  exit 1
+}
+
+# backup_require_env VAR...: each must be set and non-empty (values are never printed).
+backup_require_env() {
+  local name
+  for name in "$@"; do
+    [[ -n ${!name:-} ]] || backup_die "environment variable $name is not set"
+  done
+}
+
+backup__now_real() {
+  if [[ -n ${EPOCHREALTIME:-} ]]; then printf '%s' "$EPOCHREALTIME"; else date +%s; fi
+}
+
+# backup_init ENGINE KIND...: checks the common environment, arms the EXIT trap that cleans up and
+# pushes metrics, and takes the per-kind lock. KIND... lists the kinds this script implements.
+backup_init() {
+  local engine=$1 kind
+  shift
+  BACKUP__START=$(date +%s)
+  BACKUP__START_REAL=$(backup__now_real)
+  BACKUP_TS=$(date -u -d "@$BACKUP__START" +%Y%m%dT%H%M%SZ)
+
+  # The label values go into the Pushgateway URL path and the exposition format unescaped, so they
+  # are restricted to what both accept verbatim. Without them nothing can be reported: fail loudly.
+  local label
+  for label in BACKUP_SERVICE BACKUP_KIND BACKUP_ENGINE BACKUP_RUNNER; do
+    [[ ${!label:-} =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*$ ]] ||
+      backup_die "$label must be set to [A-Za-z0-9][A-Za-z0-9_.-]* (got '${!label:-}')"
+  done
+  [[ $BACKUP_ENGINE == "$engine" ]] ||
+    backup_die "BACKUP_ENGINE is '$BACKUP_ENGINE' but this script backs up '$engine'"
+  local known=0
+  for kind in "$@"; do [[ $BACKUP_KIND == "$kind" ]] && known=1; done
+  ((known)) || backup_die "BACKUP_KIND '$BACKUP_KIND' is not one of: $*"
+  [[ $BACKUP_RUNNER == cronjob || $BACKUP_RUNNER == host ]] ||
+    backup_die "BACKUP_RUNNER must be cronjob or host (got '$BACKUP_RUNNER')"
+
+  # From here on every exit, including validation failures below, is reported to the Pushgateway.
+  trap backup__on_exit EXIT
+  # Without these a SIGTERM (pod deletion, activeDeadlineSeconds) would kill bash without running
+  # the EXIT trap: temp files would stay and the failure would never be pushed.
+  trap 'exit 129' HUP
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+
+  [[ -n ${TMPDIR:-} && -d $TMPDIR && -w $TMPDIR ]] || backup_die "TMPDIR must be a writable directory"
+  # BACKUP_DIR is never created here: on a host whose NFS mount failed, mkdir would quietly put
+  # the backups on the local disk instead.
+  [[ -n ${BACKUP_DIR:-} && -d $BACKUP_DIR && -w $BACKUP_DIR ]] ||
+    backup_die "BACKUP_DIR must be an existing writable directory (got '${BACKUP_DIR:-}')"
+  backup__check_retention_env || exit 1
+  [[ ${BACKUP_MIN_SIZE_RATIO:-} =~ ^[0-9]+(\.[0-9]+)?$ ]] ||
+    backup_die "BACKUP_MIN_SIZE_RATIO must be a decimal number such as 0.5 (0 disables the check)"
+
+  local lock="$BACKUP_DIR/.lock-$BACKUP_KIND"
+  exec {BACKUP__LOCK_FD}>>"$lock" || backup_die "cannot open lock file $lock"
+  # A second run must not start while one is in progress: it would race the first one's size
+  # check and retention. It fails, and is reported, because an overlap means a hung or slow job.
+  flock -n "$BACKUP__LOCK_FD" || backup_die "another $BACKUP_KIND run holds $lock"
+  backup_log "starting $BACKUP_ENGINE $BACKUP_KIND backup (run $BACKUP_TS)"
+}
+
+backup__check_retention_env() {
+  if ! [[ ${BACKUP_KEEP_LAST:-} =~ ^[0-9]+$ ]] || ((10#$BACKUP_KEEP_LAST < 1)); then
+    # Zero would let retention delete the newest copy.
+    backup_log "ERROR: BACKUP_KEEP_LAST must be an integer >= 1 (got '${BACKUP_KEEP_LAST:-}')"
+    return 1
+  fi
+  if ! [[ ${BACKUP_KEEP_WITHIN_SECONDS:-} =~ ^[0-9]+$ ]]; then
+    backup_log "ERROR: BACKUP_KEEP_WITHIN_SECONDS must be an integer >= 0 (got '${BACKUP_KEEP_WITHIN_SECONDS:-}')"
+    return 1
+  fi
+}
+
+# backup_run CMD [ARG...]: runs CMD (a command, or a function holding a whole pipeline) in the
+# background and waits for it; returns its status. Used for every step that talks to a server and
+# can hang. bash runs a signal trap only after the foreground command has finished, and Kubernetes
+# signals only PID 1 (this shell) when a Job hits activeDeadlineSeconds or its pod is deleted: a
+# hung dump run in the foreground would be SIGKILLed after the grace period with its temp file
+# left on the volume and no failure reported. `wait` returns at once on a trapped signal, so the
+# EXIT trap runs: it stops the command, removes the work files and pushes the failure.
+backup_run() {
+  local rc=0
+  "$@" &
+  BACKUP__CHILD=$!
+  wait "$BACKUP__CHILD" || rc=$?
+  BACKUP__CHILD=''
+  return "$rc"
+}
+
+# backup__kill_tree PID: SIGTERM to PID and all its descendants (a pipeline runs in a subshell
+# whose children would otherwise outlive it).
+backup__kill_tree() {
+  local pid=$1 children='' child f
+  for f in /proc/"$pid"/task/*/children; do
+    if [[ -r $f ]]; then children+=" $(<"$f")"; fi
+  done
+  kill -TERM "$pid" 2>/dev/null || true
+  for child in $children; do
+    backup__kill_tree "$child"
+  done
+}
+
+# backup_add_size BYTES: counts bytes into backup_last_size_bytes (backup_commit does it for files).
+backup_add_size() {
+  BACKUP__SIZE_BYTES=$((BACKUP__SIZE_BYTES + $1))
+}
+
+# backup_metric NAME VALUE: an extra gauge pushed with the common ones (backup_integrity_ok).
+backup_metric() {
+  BACKUP__EXTRA_METRICS+=("$1 $2")
+}
+
+# backup_tmpfile DIR NAME: creates a hidden work file for NAME in DIR (same filesystem as the final
+# name, so the rename is atomic) and sets BACKUP_TMP. Retention and size checks never see it.
+backup_tmpfile() {
+  BACKUP_TMP=$(mktemp -- "$1/.tmp.$2.XXXXXX") || {
+    backup_log "ERROR: cannot create a temporary file in $1"
+    return 1
+  }
+  BACKUP__TMP_PATHS+=("$BACKUP_TMP")
+}
+
+# backup_tmpdir PARENT NAME: like backup_tmpfile, for a scratch directory.
+backup_tmpdir() {
+  BACKUP_TMP=$(mktemp -d -- "$1/.tmp.$2.XXXXXX") || {
+    backup_log "ERROR: cannot create a temporary directory in $1"
+    return 1
+  }
+  BACKUP__TMP_PATHS+=("$BACKUP_TMP")
+}
+
+# backup__discard_all: removes all of this run's work files.
+backup__discard_all() {
+  local p
+  for p in "${BACKUP__TMP_PATHS[@]}"; do
+    if [[ -e $p || -L $p ]]; then rm -rf -- "$p"; fi
+  done
+  BACKUP__TMP_PATHS=()
+}
+
+# backup_discard PATH: removes one work file or directory of this run now (a failed database's
+# partial dump should not occupy the backup volume while the remaining databases are dumped).
+# Only paths this run created are touched.
+backup_discard() {
+  local p
+  [[ -n $1 ]] || return 0
+  for p in "${BACKUP__TMP_PATHS[@]}"; do
+    if [[ $p == "$1" ]]; then
+      rm -rf -- "$p"
+      backup__forget_tmp "$p"
+      return 0
+    fi
+  done
+}
+
+backup__forget_tmp() {
+  local p keep=()
+  for p in "${BACKUP__TMP_PATHS[@]}"; do
+    [[ $p == "$1" ]] || keep+=("$p")
+  done
+  BACKUP__TMP_PATHS=("${keep[@]}")
+}
+
+# backup_safe_name NAME: NAME can become one path component (database names are user input).
+backup_safe_name() {
+  if [[ -z $1 || $1 == . || $1 == .. || $1 == */* || $1 == *$'\n'* ]]; then
+    backup_log "ERROR: '$1' cannot be used as a directory name"
+    return 1
+  fi
+}
+
+# backup__series DIR PREFIX SUFFIX: sets BACKUP__SERIES to the names (not paths) in DIR that are
+# exactly PREFIX + YYYYmmddTHHMMSSZ + SUFFIX, oldest first. Temp files (.tmp.*), rejected copies
+# (*.rejected), symlinks and anything else never match.
+backup__series() {
+  local dir=$1 prefix=$2 suffix=$3 path name ts
+  BACKUP__SERIES=()
+  for path in "$dir/$prefix"*"$suffix"; do
+    [[ -f $path && ! -L $path ]] || continue
+    name=${path##*/}
+    [[ $name == "$prefix"*"$suffix" ]] || continue
+    ts=${name#"$prefix"}
+    ts=${ts%"$suffix"}
+    [[ $ts =~ ^[0-9]{8}T[0-9]{6}Z$ ]] || continue
+    [[ $name == "$prefix$ts$suffix" ]] || continue
+    BACKUP__SERIES+=("$name")
+  done
+  # Every member has the same fixed-width shape, so the C-locale glob order is timestamp order.
+}
+
+# backup_commit TMP DIR PREFIX SUFFIX: publishes a verified work file as DIR/PREFIX<ts>SUFFIX.
+# Refuses a copy much smaller than the newest one already in the series: it becomes
+# NAME.rejected (kept for an operator; renaming it to NAME accepts it) and the call fails.
+backup_commit() {
+  local tmp=$1 dir=$2 prefix=$3 suffix=$4
+  local name="$prefix$BACKUP_TS$suffix" size prev prev_size
+  local final="$dir/$name"
+  size=$(stat -c %s -- "$tmp") || return 1
+  if [[ -e $final ]]; then
+    backup_log "ERROR: $final already exists; not overwriting a verified copy"
+    return 1
+  fi
+  # Data first, then the name: after a crash a backup name never points at missing blocks.
+  sync -- "$tmp" || {
+    backup_log "ERROR: sync of $tmp failed"
+    return 1
+  }
+
+  backup__series "$dir" "$prefix" "$suffix"
+  if ((${#BACKUP__SERIES[@]})) && [[ $BACKUP_MIN_SIZE_RATIO =~ [1-9] ]]; then
+    prev=${BACKUP__SERIES[-1]}
+    prev_size=$(stat -c %s -- "$dir/$prev") || return 1
+    if awk -v n="$size" -v p="$prev_size" -v r="$BACKUP_MIN_SIZE_RATIO" 'BEGIN { exit !(n < r * p) }'; then
+      mv -T -- "$tmp" "$final.rejected" || return 1
+      backup__forget_tmp "$tmp"
+      sync -- "$dir" || true
+      BACKUP__SIZE_BYTES=$((BACKUP__SIZE_BYTES + size))
+      backup_log "ERROR: $name is $size bytes, less than $BACKUP_MIN_SIZE_RATIO x $prev ($prev_size bytes);" \
+        "kept as $name.rejected (rename it to $name to accept it)"
+      return 1
+    fi
+  fi
+
+  mv -T -- "$tmp" "$final" || {
+    backup_log "ERROR: cannot rename $tmp to $final"
+    return 1
+  }
+  backup__forget_tmp "$tmp"
+  sync -- "$dir" || {
+    backup_log "ERROR: sync of directory $dir failed"
+    return 1
+  }
+  BACKUP__SIZE_BYTES=$((BACKUP__SIZE_BYTES + size))
+  backup_log "wrote $final ($size bytes)"
+}
+
+# backup_retention DIR PREFIX SUFFIX: keeps the newest BACKUP_KEEP_LAST copies of the series whatever
+# their age, and of the older ones deletes those whose name's timestamp is more than
+# BACKUP_KEEP_WITHIN_SECONDS in the past. Call it only after the whole run succeeded: the copies it
+# keeps are the last verified ones, which an age-only rule would rotate out while new dumps fail.
+backup_retention() {
+  local dir=$1 prefix=$2 suffix=$3 cutoff name ts i n deleted=0
+  backup__check_retention_env || return 1
+  backup__series "$dir" "$prefix" "$suffix"
+  n=${#BACKUP__SERIES[@]}
+  cutoff=$(date -u -d "@$(($(date +%s) - 10#$BACKUP_KEEP_WITHIN_SECONDS))" +%Y%m%dT%H%M%SZ) || return 1
+  for ((i = 0; i < n - 10#$BACKUP_KEEP_LAST; i++)); do
+    name=${BACKUP__SERIES[i]}
+    ts=${name#"$prefix"}
+    ts=${ts%"$suffix"}
+    # Same fixed-width UTC format on both sides: string order is time order.
+    if [[ $ts < $cutoff ]]; then
+      rm -f -- "${dir:?}/$name" || return 1
+      backup_log "retention: deleted $dir/$name"
+      deleted=1
+    fi
+  done
+  if ((deleted)); then sync -- "$dir" || true; fi
+}
+
+# backup_check_zstd FILE: the frame decodes and its checksum matches.
+backup_check_zstd() {
+  zstd -q -t -- "$1" || {
+    backup_log "ERROR: zstd -t failed for $1"
+    return 1
+  }
+}
+
+# backup_check_trailer FILE.zst TEXT: the decompressed dump's last lines contain TEXT, the line
+# pg_dumpall and mysqldump print only after the last object was written.
+backup_check_trailer() {
+  local tail_text
+  tail_text=$(zstd -dcq -- "$1" | tail -n 5) || {
+    backup_log "ERROR: cannot decompress $1"
+    return 1
+  }
+  [[ $tail_text == *"$2"* ]] || {
+    backup_log "ERROR: $1 does not end with '$2' (truncated or failed dump)"
+    return 1
+  }
+}
+
+# producer | backup_drain COMMAND...: runs COMMAND on the stream, then reads the rest of it.
+# Checkers such as `pg_restore --list` stop reading early; the producer would then die of SIGPIPE
+# and pipefail would fail a good backup.
+backup_drain() {
+  local rc=0
+  "$@" || rc=$?
+  cat >/dev/null
+  return "$rc"
+}
+
+# --- SQLite helpers (sqlite-backup.sh and sqlite-integrity-check.sh) ---------------------------
+
+# backup_sqlite_path RELATIVE: prints SQLITE_DATA_DIR/RELATIVE after checking that RELATIVE stays
+# inside the data directory (no absolute path, no '..').
+backup_sqlite_path() {
+  if [[ -z $1 || $1 == /* || /$1/ == */../* ]]; then
+    backup_log "ERROR: '$1' must be a path relative to SQLITE_DATA_DIR without '..'"
+    return 1
+  fi
+  printf '%s/%s' "$SQLITE_DATA_DIR" "$1"
+}
+
+# backup_sqlite_uri PATH: a read-only URI. mode=ro makes a missing file an error; a plain path
+# would be created as an empty database that passes integrity_check.
+backup_sqlite_uri() {
+  local p=$1
+  p=${p//%/%25}
+  p=${p//\?/%3f}
+  p=${p//#/%23}
+  printf 'file:%s?mode=ro' "$p"
+}
+
+# backup_sqlite_is_db PATH: the file starts with the SQLite magic string. A zero-byte file is a
+# valid empty database to sqlite3, which is exactly the silently-empty backup to refuse.
+backup_sqlite_is_db() {
+  local magic
+  [[ -f $1 ]] || {
+    backup_log "ERROR: $1 does not exist"
+    return 1
+  }
+  magic=$(head -c 15 -- "$1" | tr -d '\0') || return 1
+  [[ $magic == 'SQLite format 3' ]] || {
+    backup_log "ERROR: $1 is not an SQLite database (bad header)"
+    return 1
+  }
+}
+
+# backup_sqlite_integrity PATH: PRAGMA integrity_check through a read-only URI; the answer must be
+# exactly "ok" (a corrupt index gives exit status 0 with a list of problems).
+backup_sqlite_integrity() {
+  local out
+  backup_sqlite_is_db "$1" || return 1
+  # The busy timeout covers a writer's lock in rollback-journal mode and WAL recovery.
+  out=$(sqlite3 -bail -cmd '.timeout 30000' "$(backup_sqlite_uri "$1")" 'PRAGMA integrity_check;' 2>&1) || {
+    backup_log "ERROR: integrity_check could not run on $1: $out"
+    return 1
+  }
+  [[ $out == ok ]] || {
+    backup_log "ERROR: integrity_check of $1 failed: $(printf '%s' "$out" | head -n 5 | tr '\n' ' ')"
+    return 1
+  }
+}
+
+# --- exit: cleanup and metrics ----------------------------------------------------------------
+
+backup__redact_url() {
+  # A URL with user:password@ must not reach the logs.
+  local u=$1
+  if [[ $u =~ ^([A-Za-z][A-Za-z0-9+.-]*://)[^/@]*@(.*)$ ]]; then
+    u="${BASH_REMATCH[1]}***@${BASH_REMATCH[2]}"
+  fi
+  printf '%s' "$u"
+}
+
+backup__push_metrics() {
+  local rc=$1 now duration status labels body url out code pair
+  if [[ -z ${PUSHGATEWAY_URL:-} ]]; then
+    backup_log "PUSHGATEWAY_URL is empty; metrics not pushed"
+    return 0
+  fi
+  now=$(date +%s)
+  duration=$(awk -v a="$BACKUP__START_REAL" -v b="$(backup__now_real)" 'BEGIN { d = b - a; if (d < 0) d = 0; printf "%.3f", d }')
+  status=0
+  if ((rc == 0)); then status=1; fi
+  labels="engine=\"$BACKUP_ENGINE\",runner=\"$BACKUP_RUNNER\""
+  body=$(
+    printf '# TYPE %s gauge\n%s{%s} %s\n' \
+      backup_last_attempt_timestamp_seconds backup_last_attempt_timestamp_seconds "$labels" "$BACKUP__START" \
+      backup_last_run_success backup_last_run_success "$labels" "$status" \
+      backup_last_duration_seconds backup_last_duration_seconds "$labels" "$duration" \
+      backup_last_size_bytes backup_last_size_bytes "$labels" "$BACKUP__SIZE_BYTES"
+    if ((rc == 0)); then
+      printf '# TYPE %s gauge\n%s{%s} %s\n' \
+        backup_last_success_timestamp_seconds backup_last_success_timestamp_seconds "$labels" "$now"
+    fi
+    for pair in "${BACKUP__EXTRA_METRICS[@]}"; do
+      printf '# TYPE %s gauge\n%s{%s} %s\n' "${pair%% *}" "${pair%% *}" "$labels" "${pair#* }"
+    done
+  )
+  url="${PUSHGATEWAY_URL%/}/metrics/job/backup/service/$BACKUP_SERVICE/kind/$BACKUP_KIND"
+  # POST replaces only the pushed metric names in the group; PUT would replace the whole group and
+  # erase backup_last_success_timestamp_seconds on every failed run, hiding how stale the last
+  # good copy is. --retry-connrefused covers a Pushgateway pod that is restarting.
+  out=$(curl -sS --max-time 10 --retry 2 --retry-delay 1 --retry-connrefused \
+    -H 'Content-Type: text/plain; version=0.0.4' --data-binary @- \
+    -w '\n%{http_code}' "$url" 2>&1 <<<"$body")
+  code=${out##*$'\n'}
+  if [[ $code == 2[0-9][0-9] ]]; then
+    backup_log "pushed metrics to $(backup__redact_url "$url")"
+  else
+    # A monitoring outage must not turn a good backup into a failed one; the stale-success
+    # alert still fires if pushes keep failing.
+    backup_log "WARNING: metrics push to $(backup__redact_url "$url") failed (HTTP ${code:-none}): $(printf '%s' "${out%$'\n'*}" | tr '\n' ' ')"
+  fi
+}
+
+backup__on_exit() {
+  local rc=$?
+  set +e
+  # Cleanup and the push must finish even if the signal is sent again.
+  trap '' HUP INT TERM
+  if [[ -n $BACKUP__CHILD ]]; then
+    backup_log "stopping the running step (pid $BACKUP__CHILD)"
+    backup__kill_tree "$BACKUP__CHILD"
+  fi
+  backup__discard_all
+  backup__push_metrics "$rc"
+  if ((rc == 0)); then
+    backup_log "finished successfully ($BACKUP__SIZE_BYTES bytes written)"
+  else
+    backup_log "FAILED with exit status $rc"
+  fi
+  exit "$rc"
+}

@@ -1,0 +1,388 @@
+import { execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Postgres, Pushgateway, freePort, run, runOk, startPostgres, startPushgateway, waitUntil } from '../support/servers';
+import {
+  ScriptResult,
+  allFiles,
+  backupEnv,
+  backupTimestamp,
+  isAlive,
+  makeBackupDir,
+  processCommandLines,
+  processTree,
+  runScript,
+  seriesIn,
+  startScript,
+} from '../support/run-script';
+
+// Distinctive, so that any appearance in logs or argv is unambiguous.
+const SUPER_PW = 'Sup3r-pg-S3cret-7f1d';
+const READER_PW = 'R3ader-pg-S3cret-c42e';
+const UNICODE = 'Grüße ✓ 日本語 🎉';
+
+let pg: Postgres;
+let pgw: Pushgateway;
+const dirs: string[] = [];
+
+function newDir(label: string): string {
+  const d = makeBackupDir(label);
+  dirs.push(d);
+  return d;
+}
+
+function env(service: string, kind: 'full' | 'per-database', dir: string, over: Record<string, string> = {}) {
+  return {
+    ...backupEnv({ service, engine: 'postgres', kind, dir, pushgatewayUrl: pgw.url }),
+    ...pg.env,
+    ...over,
+  };
+}
+
+/** The reader role: what a least-privilege backup user looks like (pg_read_all_data, PG 14+). */
+function readerEnv(): Record<string, string> {
+  return { PGUSER: 'backup_reader', PGPASSWORD: READER_PW };
+}
+
+function expectNoSecrets(r: ScriptResult): void {
+  for (const secret of [SUPER_PW, READER_PW]) {
+    expect(r.stdout).not.toContain(secret);
+    expect(r.stderr).not.toContain(secret);
+  }
+}
+
+function zstdText(file: string): Promise<string> {
+  return runOk('zstd', ['-dcq', file]);
+}
+
+/** `pg_restore --list` of the decompressed dump, run independently of the script's own check. */
+async function restoreList(file: string): Promise<string> {
+  // Through a buffer, not a shell pipe: pg_restore --list stops reading after the table of
+  // contents, and zstd would then die of SIGPIPE on a larger dump.
+  const r = await run('pg_restore', ['--list'], { input: execFileSync('zstd', ['-dcq', '--', file]) });
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  return r.stdout;
+}
+
+function processesMentioning(needle: string): string[] {
+  return processCommandLines().filter((c) => c.includes(needle));
+}
+
+beforeAll(async () => {
+  [pg, pgw] = await Promise.all([startPostgres({ password: SUPER_PW }), startPushgateway()]);
+  await pg.psql(`
+    CREATE ROLE backup_reader LOGIN PASSWORD '${READER_PW}' IN ROLE pg_read_all_data;
+    CREATE DATABASE shop;
+    CREATE DATABASE notes;
+  `);
+  await pg.psql(
+    `CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL, price numeric(10,2), blob bytea);
+     INSERT INTO items VALUES
+       (1, '${UNICODE}', 12.50, '\\x00ff10deadbeef'),
+       (2, 'plain', 0.99, NULL),
+       (3, E'quote '' and tab\\t', 1000.00, decode(repeat('ab', 500), 'hex'));`,
+    { db: 'shop' },
+  );
+  await pg.psql(
+    `CREATE TABLE notes (id serial PRIMARY KEY, body text);
+     INSERT INTO notes (body) SELECT 'note ' || g FROM generate_series(1, 200) g;`,
+    { db: 'notes' },
+  );
+});
+
+afterAll(async () => {
+  await Promise.all([pg?.stop(), pgw?.stop()]);
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+describe('postgres-backup.sh full', () => {
+  it('writes one verified pg_dumpall file and pushes a success', async () => {
+    const dir = newDir('pg-full');
+    const before = Math.floor(Date.now() / 1000);
+    const r = await runScript('postgres-backup.sh', ['full'], { env: env('pg-full', 'full', dir) });
+    const after = Math.ceil(Date.now() / 1000);
+    expect(r.stderr).toContain('finished successfully');
+    expect(r.code).toBe(0);
+    expectNoSecrets(r);
+    expect(r.tmpLeftovers).toEqual([]);
+
+    const [dump] = seriesIn(dir, 'dump_', '.sql.zst');
+    expect(dump).toBeDefined();
+    // Only the lock file besides the dump: no temp file, nothing else.
+    expect(allFiles(dir)).toEqual(['.lock-full', dump]);
+    const ts = dump.slice('dump_'.length, -'.sql.zst'.length);
+    expect(ts >= backupTimestamp(new Date(before * 1000)) && ts <= backupTimestamp(new Date(after * 1000))).toBe(true);
+
+    const sql = await zstdText(path.join(dir, dump));
+    expect(sql).toContain('CREATE DATABASE shop');
+    expect(sql).toContain('CREATE DATABASE notes');
+    expect(sql).toContain(UNICODE);
+    expect(sql.trimEnd().split('\n').slice(-3).join('\n')).toContain('-- PostgreSQL database cluster dump complete');
+
+    const g = await pgw.group('pg-full', 'full');
+    for (const name of [
+      'backup_last_attempt_timestamp_seconds',
+      'backup_last_run_success',
+      'backup_last_duration_seconds',
+      'backup_last_size_bytes',
+      'backup_last_success_timestamp_seconds',
+    ]) {
+      expect(g.get(name)?.labels).toMatchObject({ job: 'backup', service: 'pg-full', kind: 'full', engine: 'postgres', runner: 'cronjob' });
+    }
+    expect(g.get('backup_last_run_success')?.value).toBe(1);
+    expect(g.get('backup_last_size_bytes')?.value).toBe(fs.statSync(path.join(dir, dump)).size);
+    expect(g.get('backup_last_success_timestamp_seconds')?.value).toBeGreaterThanOrEqual(before);
+    expect(g.get('backup_last_success_timestamp_seconds')?.value).toBeLessThanOrEqual(after);
+    expect(g.get('backup_last_attempt_timestamp_seconds')?.value).toBeGreaterThanOrEqual(before);
+    expect(g.get('backup_last_duration_seconds')?.value).toBeGreaterThanOrEqual(0);
+    expect(g.get('backup_last_duration_seconds')?.value).toBeLessThan(after - before + 1);
+  });
+
+  it('fails without a success timestamp or a visible file when the server is down, and keeps old copies', async () => {
+    const dir = newDir('pg-down');
+    // Old copies that retention would delete (keep 1, nothing is "recent") if it ran after a failure.
+    const old = ['dump_20200101T000000Z.sql.zst', 'dump_20200102T000000Z.sql.zst', 'dump_20200103T000000Z.sql.zst'];
+    for (const f of old) fs.writeFileSync(path.join(dir, f), 'old copy');
+    const deadPort = await freePort();
+    const e = {
+      ...env('pg-down', 'full', dir, { PGPORT: String(deadPort) }),
+      BACKUP_KEEP_LAST: '1',
+      BACKUP_KEEP_WITHIN_SECONDS: '0',
+    };
+    const r = await runScript('postgres-backup.sh', ['full'], { env: e });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('pg_dumpall failed');
+    expectNoSecrets(r);
+    expect(r.tmpLeftovers).toEqual([]);
+    expect(allFiles(dir)).toEqual(['.lock-full', ...old]);
+
+    const g = await pgw.group('pg-down', 'full');
+    expect(g.get('backup_last_run_success')?.value).toBe(0);
+    expect(g.get('backup_last_size_bytes')?.value).toBe(0);
+    expect(g.get('backup_last_attempt_timestamp_seconds')).toBeDefined();
+    expect(g.has('backup_last_success_timestamp_seconds')).toBe(false);
+
+    // The same directory once the server is back: now retention runs and leaves only the new copy.
+    const ok = await runScript('postgres-backup.sh', ['full'], { env: { ...e, PGPORT: String(pg.port) } });
+    expect(ok.code).toBe(0);
+    const series = seriesIn(dir, 'dump_', '.sql.zst');
+    expect(series).toHaveLength(1);
+    expect(old).not.toContain(series[0]);
+    const g2 = await pgw.group('pg-down', 'full');
+    expect(g2.get('backup_last_run_success')?.value).toBe(1);
+    expect(g2.has('backup_last_success_timestamp_seconds')).toBe(true);
+  });
+
+  it('rejects a copy far smaller than the previous one, keeping it as .rejected', async () => {
+    const dir = newDir('pg-shrink');
+    const previous = 'dump_20200101T000000Z.sql.zst';
+    const big = Buffer.alloc(4 * 1024 * 1024, 7);
+    fs.writeFileSync(path.join(dir, previous), big);
+    const e = { ...env('pg-shrink', 'full', dir), BACKUP_KEEP_LAST: '1', BACKUP_KEEP_WITHIN_SECONDS: '0' };
+    const r = await runScript('postgres-backup.sh', ['full'], { env: e });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/\.rejected/);
+
+    expect(seriesIn(dir, 'dump_', '.sql.zst')).toEqual([previous]);
+    expect(fs.readFileSync(path.join(dir, previous)).equals(big)).toBe(true);
+    const rejected = allFiles(dir).filter((f) => f.endsWith('.sql.zst.rejected'));
+    expect(rejected).toHaveLength(1);
+    // The rejected copy is complete: an operator can accept it by renaming it.
+    expect(await zstdText(path.join(dir, rejected[0]))).toContain('-- PostgreSQL database cluster dump complete');
+
+    const g = await pgw.group('pg-shrink', 'full');
+    expect(g.get('backup_last_run_success')?.value).toBe(0);
+    expect(g.has('backup_last_success_timestamp_seconds')).toBe(false);
+  });
+
+  it('refuses a BACKUP_KIND that does not match the mode argument', async () => {
+    const dir = newDir('pg-kind');
+    const r = await runScript('postgres-backup.sh', ['full'], { env: env('pg-kind', 'per-database', dir) });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("BACKUP_KIND 'per-database' is not one of: full");
+    expect(seriesIn(dir, 'dump_', '.sql.zst')).toEqual([]);
+  });
+});
+
+describe('postgres-backup.sh per-database', () => {
+  it('dumps every connectable database as a least-privilege user, restorable with pg_restore', async () => {
+    const dir = newDir('pg-perdb');
+    const r = await runScript('postgres-backup.sh', ['per-database'], {
+      env: env('pg-perdb', 'per-database', dir, readerEnv()),
+    });
+    expect(r.stderr).toContain('finished successfully');
+    expect(r.code).toBe(0);
+    expectNoSecrets(r);
+    expect(r.tmpLeftovers).toEqual([]);
+
+    // Templates are skipped; the maintenance database "postgres" allows connections and is kept.
+    expect(fs.readdirSync(path.join(dir, 'per-db')).sort()).toEqual(['notes', 'postgres', 'shop']);
+    let total = 0;
+    for (const db of ['notes', 'postgres', 'shop']) {
+      const files = allFiles(path.join(dir, 'per-db', db));
+      expect(files).toHaveLength(1);
+      expect(files[0]).toMatch(/^dump_\d{8}T\d{6}Z\.dump\.zst$/);
+      total += fs.statSync(path.join(dir, 'per-db', db, files[0])).size;
+    }
+    const shopDump = path.join(dir, 'per-db', 'shop', seriesIn(path.join(dir, 'per-db', 'shop'), 'dump_', '.dump.zst')[0]);
+    expect(await restoreList(shopDump)).toMatch(/TABLE DATA public items/);
+
+    const g = await pgw.group('pg-perdb', 'per-database');
+    expect(g.get('backup_last_run_success')?.value).toBe(1);
+    expect(g.get('backup_last_size_bytes')?.value).toBe(total);
+    expect(g.get('backup_last_success_timestamp_seconds')?.labels).toMatchObject({ engine: 'postgres', runner: 'cronjob' });
+
+    // Restore into a fresh database: same rows, byte for byte (unicode text, bytea, numeric).
+    await pg.psql('CREATE DATABASE shop_restored;');
+    const restore = await run('bash', [
+      '-c',
+      'set -o pipefail; zstd -dcq -- "$1" | pg_restore -w --no-owner --exit-on-error -d shop_restored',
+      'bash',
+      shopDump,
+    ], { env: { ...process.env, ...pg.env } });
+    expect(restore.stderr).toBe('');
+    expect(restore.code).toBe(0);
+    const q = "SELECT id, name, price, encode(blob, 'hex') FROM items ORDER BY id;";
+    const original = await pg.psql(q, { db: 'shop' });
+    expect(original).toContain(UNICODE);
+    expect(await pg.psql(q, { db: 'shop_restored' })).toBe(original);
+  });
+
+  it('fails when one database refuses the connection, keeping the other dumps', async () => {
+    const dir = newDir('pg-revoked');
+    await pg.psql('CREATE DATABASE locked; REVOKE CONNECT ON DATABASE locked FROM PUBLIC;');
+    try {
+      const r = await runScript('postgres-backup.sh', ['per-database'], {
+        env: env('pg-revoked', 'per-database', dir, readerEnv()),
+      });
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/failed databases: locked\b/);
+      expectNoSecrets(r);
+      expect(r.tmpLeftovers).toEqual([]);
+      for (const db of ['notes', 'postgres', 'shop']) {
+        const [dump] = seriesIn(path.join(dir, 'per-db', db), 'dump_', '.dump.zst');
+        expect(dump).toBeDefined();
+        await restoreList(path.join(dir, 'per-db', db, dump));
+      }
+      // Nothing at all for the failed database: no dump, no temp file.
+      expect(allFiles(path.join(dir, 'per-db', 'locked'))).toEqual([]);
+      expect(allFiles(dir).filter((f) => f.includes('.tmp.'))).toEqual([]);
+
+      const g = await pgw.group('pg-revoked', 'per-database');
+      expect(g.get('backup_last_run_success')?.value).toBe(0);
+      expect(g.has('backup_last_success_timestamp_seconds')).toBe(false);
+    } finally {
+      await pg.psql('DROP DATABASE locked;');
+    }
+  });
+
+  it('fails for a listed database that does not exist, after dumping the others', async () => {
+    const dir = newDir('pg-missingdb');
+    const r = await runScript('postgres-backup.sh', ['per-database'], {
+      env: env('pg-missingdb', 'per-database', dir, { BACKUP_DATABASES: 'shop no_such_db notes' }),
+    });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/failed databases: no_such_db\b/);
+    expectNoSecrets(r);
+    expect(seriesIn(path.join(dir, 'per-db', 'shop'), 'dump_', '.dump.zst')).toHaveLength(1);
+    expect(seriesIn(path.join(dir, 'per-db', 'notes'), 'dump_', '.dump.zst')).toHaveLength(1);
+    expect(allFiles(path.join(dir, 'per-db', 'no_such_db'))).toEqual([]);
+    // Only the listed databases, not every database.
+    expect(fs.existsSync(path.join(dir, 'per-db', 'postgres'))).toBe(false);
+  });
+});
+
+/** Starts a psql session that holds ACCESS EXCLUSIVE on shop.items until `release()`. */
+async function lockItems(): Promise<{ release: () => void; kill: () => void }> {
+  // pg_dump waits for this lock: the job is then reliably in progress (lock held, temp file open)
+  // for as long as the test needs.
+  const holder = spawn('psql', ['-X', '-w', '-q', '-At', '-d', 'shop'], {
+    env: { ...process.env, ...pg.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let out = '';
+  holder.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  holder.stdin.write("BEGIN; LOCK TABLE items IN ACCESS EXCLUSIVE MODE; SELECT 'locked';\n");
+  await waitUntil(() => out.includes('locked'), 10000, 'table lock');
+  return { release: () => holder.stdin.end('COMMIT;\n'), kill: () => holder.kill('SIGKILL') };
+}
+
+async function waitForBlockedDump(): Promise<void> {
+  await waitUntil(
+    async () => (await pg.psql("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'items'::regclass;", { db: 'shop' })).trim() !== '0',
+    20000,
+    'pg_dump waiting for the table lock',
+  );
+}
+
+describe('postgres-backup.sh locking, signals and secrets while running', () => {
+  it('refuses a second run while the first holds the lock, and the first still succeeds', async () => {
+    const dir = newDir('pg-lock');
+    const lock = await lockItems();
+    try {
+      const first = startScript('postgres-backup.sh', ['per-database'], {
+        env: env('pg-lock', 'per-database', dir, readerEnv()),
+      });
+      await waitForBlockedDump();
+      // pg_dump is running now: neither password may be in any process's argument list.
+      expect(processesMentioning(READER_PW)).toEqual([]);
+      expect(processesMentioning(SUPER_PW)).toEqual([]);
+
+      const tempsBefore = allFiles(dir).filter((f) => f.includes('.tmp.'));
+      expect(tempsBefore.length).toBeGreaterThan(0);
+
+      const second = await runScript('postgres-backup.sh', ['per-database'], {
+        env: env('pg-lock', 'per-database', dir, readerEnv()),
+      });
+      expect(second.code).not.toBe(0);
+      expect(second.stderr).toContain('another per-database run holds');
+      // The second run removed nothing of the first's work in progress.
+      expect(allFiles(dir).filter((f) => f.includes('.tmp.'))).toEqual(tempsBefore);
+
+      lock.release();
+      const r = await first.result;
+      expect(r.stderr).toContain('finished successfully');
+      expect(r.code).toBe(0);
+      for (const db of ['notes', 'postgres', 'shop']) {
+        const [dump] = seriesIn(path.join(dir, 'per-db', db), 'dump_', '.dump.zst');
+        await restoreList(path.join(dir, 'per-db', db, dump));
+      }
+      expect(allFiles(dir).filter((f) => f.includes('.tmp.'))).toEqual([]);
+      // The first run's push came last: the group shows its success.
+      const g = await pgw.group('pg-lock', 'per-database');
+      expect(g.get('backup_last_run_success')?.value).toBe(1);
+    } finally {
+      lock.kill();
+    }
+  });
+
+  it('on SIGTERM to the script alone (how Kubernetes stops a Job) stops the dump, cleans up and reports', async () => {
+    const dir = newDir('pg-term');
+    const lock = await lockItems();
+    try {
+      const job = startScript('postgres-backup.sh', ['full'], { env: env('pg-term', 'full', dir) });
+      await waitForBlockedDump();
+      const tree = processTree(job.child.pid!);
+      expect(tree.length).toBeGreaterThan(2);
+      expect(allFiles(dir).some((f) => f.startsWith('.tmp.dump_'))).toBe(true);
+
+      const sent = Date.now();
+      process.kill(job.child.pid!, 'SIGTERM');
+      const r = await job.result;
+      expect(Date.now() - sent).toBeLessThan(5000);
+      expect(r.code).toBe(143);
+      expect(r.stderr).toContain('FAILED with exit status 143');
+      expect(allFiles(dir)).toEqual(['.lock-full']);
+      // No pg_dumpall/pg_dump left behind writing to a deleted file.
+      await waitUntil(() => tree.every((pid) => !isAlive(pid)), 5000, 'job processes gone');
+
+      const g = await pgw.group('pg-term', 'full');
+      expect(g.get('backup_last_run_success')?.value).toBe(0);
+      expect(g.has('backup_last_success_timestamp_seconds')).toBe(false);
+    } finally {
+      lock.kill();
+    }
+  });
+
+});

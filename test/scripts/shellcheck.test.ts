@@ -1,0 +1,63 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { run } from '../support/servers';
+import { SCRIPTS_DIR, VAULT_FAKE_DIR } from '../support/run-script';
+
+// Every job script plus the fake vault: the fake runs in tests and must not hide bugs of its own.
+const scripts = [
+  ...fs
+    .readdirSync(SCRIPTS_DIR)
+    .filter((f) => f.endsWith('.sh'))
+    .map((f) => path.join(SCRIPTS_DIR, f)),
+  path.join(VAULT_FAKE_DIR, 'vault'),
+];
+
+describe('shellcheck', () => {
+  it('covers the library and every job script of the contract', () => {
+    const names = scripts.map((s) => path.basename(s));
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'backup-lib.sh',
+        'postgres-backup.sh',
+        'mysql-backup.sh',
+        'etcd-backup.sh',
+        'vault-backup.sh',
+        'redis-backup.sh',
+        'sqlite-backup.sh',
+        'sqlite-integrity-check.sh',
+        'vault',
+      ]),
+    );
+  });
+
+  it('reports nothing, following the sourced library (-x)', async () => {
+    // Run from the scripts' directory so that `source-path=SCRIPTDIR` is what resolves backup-lib.sh.
+    const r = await run('shellcheck', ['-x', '--severity=style', '--format=gcc', ...scripts], { cwd: SCRIPTS_DIR });
+    expect(r.stdout + r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  });
+
+  it('finds the problems it is supposed to find (the check is live)', async () => {
+    const bad = path.join(fs.mkdtempSync('/tmp/bp-sc-'), 'bad.sh');
+    fs.writeFileSync(bad, '#!/usr/bin/env bash\nrm -rf $1/data\n');
+    const r = await run('shellcheck', ['--format=gcc', bad]);
+    fs.rmSync(path.dirname(bad), { recursive: true, force: true });
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).toContain('SC2086');
+  });
+
+  it('never enables xtrace, which would print secrets', () => {
+    for (const s of scripts) {
+      const text = fs.readFileSync(s, 'utf8');
+      expect({ script: s, xtrace: /^\s*set\s+(-\w*x|-o\s+xtrace)/m.test(text) }).toEqual({ script: s, xtrace: false });
+    }
+  });
+
+  it('starts every job script with the bash shebang and strict mode', () => {
+    for (const s of scripts.filter((f) => f.endsWith('-backup.sh') || f.endsWith('-check.sh'))) {
+      const lines = fs.readFileSync(s, 'utf8').split('\n');
+      expect({ script: s, shebang: lines[0] }).toEqual({ script: s, shebang: '#!/usr/bin/env bash' });
+      expect({ script: s, strict: lines.includes('set -euo pipefail') }).toEqual({ script: s, strict: true });
+    }
+  });
+});
