@@ -1,4 +1,6 @@
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { generatedFiles } from '../policy/generated-files';
 import { PolicyValidationError } from '../policy/errors';
 import { renderPolicyJsonSchema } from '../policy/json-schema';
 import { loadPolicyFile } from '../policy/load';
@@ -14,6 +16,8 @@ commands:
   synth [--policy FILE] [--out DIR] [--stack ID]
                                      synthesize Terraform JSON (default: the bundled homelab policy into cdktf.out)
   schema [--out FILE]                print (or write) the JSON Schema for YAML/JSON policies
+  generate [--policy FILE] [--dir DIR]
+                                     write the generated files (alert rules, promtool tests, schema) under DIR (default: .)
 `;
 
 class UsageError extends Error {}
@@ -48,7 +52,7 @@ export function run(argv: string[], out: (line: string) => void = console.log, e
   const args = [...argv];
   const command = args.shift();
   const stale = __filename.endsWith('.js') ? staleBuildMessage(packageRoot(), __filename) : undefined;
-  if (stale && (command === 'validate' || command === 'synth')) {
+  if (stale && (command === 'validate' || command === 'synth' || command === 'generate')) {
     err(`backup-policy: ${stale}`);
     return 2;
   }
@@ -72,6 +76,19 @@ export function run(argv: string[], out: (line: string) => void = console.log, e
         const { synthPolicy } = require('../stacks/synth') as typeof import('../stacks/synth');
         const written = synthPolicy({ policy, outDir, stackId });
         out(`synthesized stack "${stackId}" into ${written}`);
+        return 0;
+      }
+      case 'generate': {
+        const policyFile = option(args, '--policy');
+        const dir = option(args, '--dir') ?? '.';
+        if (args.length > 0) throw new UsageError(`unexpected arguments: ${args.join(' ')}`);
+        // Everything is rendered before the first write, so an invalid policy writes nothing.
+        const files = generatedFiles(loadPolicy(policyFile));
+        for (const [path, text] of Object.entries(files)) {
+          mkdirSync(dirname(join(dir, path)), { recursive: true });
+          writeFileSync(join(dir, path), text);
+          out(`wrote ${join(dir, path)}`);
+        }
         return 0;
       }
       case 'schema': {

@@ -12,6 +12,7 @@ export const homelabPolicy = defineBackupPolicy({
   services: {
     postgresql: {
       engine: 'postgres',
+      displayName: 'PostgreSQL',
       namespace: 'dbaas',
       connection: {
         host: 'postgresql.dbaas.svc.cluster.local',
@@ -24,6 +25,7 @@ export const homelabPolicy = defineBackupPolicy({
     },
     mysql: {
       engine: 'mysql',
+      displayName: 'MySQL',
       namespace: 'dbaas',
       connection: {
         host: 'mysql.dbaas.svc.cluster.local',
@@ -83,6 +85,43 @@ export const homelabPolicy = defineBackupPolicy({
       // to its -shm file, so this job runs as the data's owner.
       runAsUser: 0,
       retention: { keepWithin: '30d', keepLast: 8 },
+    },
+  },
+  // Layers 1-3 of the spec: the Proxmox host's snapshots, file backup and offsite sync, rendered
+  // to scripts and systemd units and deployed over SSH by the null provider.
+  host: {
+    name: 'pve',
+    address: '192.168.1.127',
+    // The host is outside the cluster: it reaches the Pushgateway through its NodePort.
+    pushgateway: { url: 'http://192.168.1.127:30091' },
+    snapshots: {
+      volumeGroup: 'pve',
+      thinPool: 'data',
+      lvPattern: 'vm-*-pvc-*',
+      // High-churn databases (50%+ CoW divergence an hour) with their own dumps: snapshotting
+      // them cost ~36% write amplification.
+      excludeNamespaces: ['dbaas', 'monitoring'],
+      schedule: 'daily at 03:00',
+      retention: '7d',
+      minFreePercent: 15,
+    },
+    fileBackup: {
+      mountPoint: '/mnt/backup',
+      schedule: 'daily at 05:00',
+      weeklyGenerations: 4,
+      pfsense: { host: 'pfsense.viktorbarzin.me', identityFile: '/root/.ssh/pfsense_backup' },
+      pveConfig: { paths: ['/etc/pve', '/usr/local/bin', '/etc/systemd/system'] },
+    },
+    offsite: {
+      nas: { host: '192.168.1.13', user: 'root', identityFile: '/root/.ssh/synology_backup' },
+      schedule: 'daily at 06:00',
+      backupDiskTarget: '/Backup/Viki/pve-backup',
+      sources: [
+        { path: '/srv/nfs', target: '/Backup/Viki/nfs' },
+        { path: '/srv/nfs-ssd', target: '/Backup/Viki/nfs-ssd' },
+      ],
+      changeLog: '/mnt/backup/.nfs-changes.log',
+      fullSync: 'first-sunday',
     },
   },
 });

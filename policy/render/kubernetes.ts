@@ -7,12 +7,13 @@ import { escapeTerraformTemplate } from '../scripts';
  * import here; the constructs only pass these objects on.
  */
 
-export function labels(service: string, component: string): Record<string, string> {
+/** Labels on everything the policy creates; `service` is omitted on policy-wide objects. */
+export function labels(service: string | undefined, component: string): Record<string, string> {
   return {
     'app.kubernetes.io/name': 'backup-policy',
     'app.kubernetes.io/component': component,
     'app.kubernetes.io/managed-by': 'backup-policy',
-    'backup-policy/service': service,
+    ...(service ? { 'backup-policy/service': service } : {}),
   };
 }
 

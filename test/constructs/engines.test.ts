@@ -195,7 +195,11 @@ describe('adding and removing a service is one call', () => {
       kubernetes_cron_job_v1: count(before).kubernetes_cron_job_v1 + 1,
       kubernetes_persistent_volume_claim_v1: count(before).kubernetes_persistent_volume_claim_v1 + 1,
       kubernetes_persistent_volume_v1: count(before).kubernetes_persistent_volume_v1 + 1,
+      // One PrometheusRule for the whole policy; the new service's rules are inside it.
+      kubernetes_manifest: 1,
     });
+    const rules = Object.values<any>(after.kubernetes_manifest)[0].manifest.spec.groups.map((g: any) => g.name);
+    expect(rules).toContain('backup-policy.immich-db');
     expect(cronJob(JSON.stringify({ resource: after }), 'immich-db-per-db-backup').metadata.namespace).toBe('immich');
   });
 
@@ -247,5 +251,23 @@ describe('the README example', () => {
     expect(maps).toEqual(expect.arrayContaining(['immich-db-backup-scripts', 'forgejo-db-backup-scripts']));
     const paths = Object.values<any>(synthesized.resource.kubernetes_persistent_volume_v1).map((v) => v.spec[0].persistent_volume_source.nfs.path);
     expect(paths).toEqual(expect.arrayContaining(['/srv/nfs/immich-db-backup', '/srv/nfs/forgejo-db-backup']));
+  });
+});
+
+describe('alert rules in the cluster', () => {
+  test('a PrometheusRule by default, with the rule groups of every service', () => {
+    const manifest = Object.values<any>(resources(synth).kubernetes_manifest)[0].manifest;
+    expect(manifest).toEqual(objectContaining({ apiVersion: 'monitoring.coreos.com/v1', kind: 'PrometheusRule', metadata: objectContaining({ namespace: 'monitoring', labels: objectContaining({ release: 'kube-prometheus-stack' }) }) }));
+    expect(manifest.spec.groups.map((g: any) => g.name)).toEqual(['cache', 'etcd', 'maria', 'pg', 'vault', 'vw'].map((s) => `backup-policy.${s}`));
+  });
+
+  test('a ConfigMap holding the rules file when the policy chooses plain Prometheus', () => {
+    const out = Testing.synthScope((scope) => {
+      new BackupPolicy(scope, 'policy', { policy: { ...samplePolicy(), alerts: { deploy: 'configmap' } } });
+    });
+    const maps = Object.values<any>(resources(out).kubernetes_config_map_v1).filter((m) => m.metadata.name === 'backup-policy-alerts');
+    expect(maps).toHaveLength(1);
+    expect(maps[0].data['backup-alerts.yaml']).toContain('alert: VwIntegrityFail');
+    expect(resources(out).kubernetes_manifest).toBeUndefined();
   });
 });

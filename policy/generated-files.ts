@@ -1,0 +1,24 @@
+import { planClusterAlerts, type AlertGroup } from './alerts';
+import { renderPolicyJsonSchema } from './json-schema';
+import { parsePolicy, planPolicy } from './plan';
+import { renderRulesFile } from './render/prometheus-rules';
+import { renderPromtoolTestFile } from './render/promtool-tests';
+
+/** Every alert group of a policy, sorted by service id (reordering the declaration changes nothing). */
+export function planAlerts(policyInput: unknown): AlertGroup[] {
+  const policy = parsePolicy(policyInput);
+  return planClusterAlerts(planPolicy(policy), policy.alerts);
+}
+
+/**
+ * The files committed to the repository for the bundled policy, by path. `npm run generate`
+ * writes them; a test fails when the committed copies differ from this.
+ */
+export function generatedFiles(policyInput: unknown): Record<string, string> {
+  const groups = planAlerts(policyInput);
+  return {
+    'alerts/backup-alerts.yaml': renderRulesFile(groups),
+    'alerts/backup-alerts.test.yaml': renderPromtoolTestFile(groups, 'backup-alerts.yaml'),
+    'backup-policy.schema.json': renderPolicyJsonSchema(),
+  };
+}
