@@ -1,5 +1,6 @@
 import { planClusterAlerts, type AlertGroup } from './alerts';
 import { renderPolicyJsonSchema } from './json-schema';
+import { renderDocs } from './docs/index';
 import { parsePolicy, planPolicy } from './plan';
 import { renderRulesFile } from './render/prometheus-rules';
 import { renderPromtoolTestFile } from './render/promtool-tests';
@@ -15,8 +16,11 @@ export function planAlerts(policyInput: unknown): AlertGroup[] {
  * writes them; a test fails when the committed copies differ from this.
  */
 export function generatedFiles(policyInput: unknown): Record<string, string> {
+  const policy = parsePolicy(policyInput);
+  const plan = planPolicy(policy);
   const groups = planAlerts(policyInput);
   return {
+    ...renderDocs({ policy, plan, alerts: groups }),
     'alerts/backup-alerts.yaml': renderRulesFile(groups),
     'alerts/backup-alerts.test.yaml': renderPromtoolTestFile(groups, 'backup-alerts.yaml'),
     'backup-policy.schema.json': renderPolicyJsonSchema(),

@@ -153,7 +153,9 @@ const displayNameSchema = z.string().regex(/^[A-Z][A-Za-z0-9]*$/, {
 
 const serviceCommon = {
   displayName: displayNameSchema.optional().meta({ description: 'Prefix of the service\'s alert names ("PostgreSQL" -> PostgreSQLBackupStale). @default the id in CamelCase' }),
-  critical: z.boolean().optional().meta({ description: 'Alerts about this service page (severity critical) instead of warning. @default false' }),
+  critical: z.boolean().optional().meta({ description: 'Alerts about this service page (severity critical) instead of warning, and lint requires an offsite copy. @default false' }),
+  rpo: durationSchema.optional().meta({ description: 'The most data this service may lose. Lint fails when a schedule\'s longest gap exceeds it. @default none declared' }),
+  rto: durationSchema.optional().meta({ description: 'How long a restore may take; shown in the generated RPO/RTO table. @default the engine\'s typical restore time' }),
   namespace: dnsLabel('namespace'),
   retention: retentionSchema,
   nfsPath: pathSchema('absolute').optional().meta({ description: 'Export path of this service\'s backup directory. @default the policy\'s nfs.pathTemplate with {service} replaced' }),

@@ -1,0 +1,80 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { generatedFiles } from '../../policy/generated-files';
+import { packageRoot } from '../../policy/scripts';
+import { homelabPolicy } from '../../stacks/homelab-policy';
+import { synthStack } from '../support/synth';
+
+const root = packageRoot();
+const files = generatedFiles(homelabPolicy);
+
+function tree(dir: string): string[] {
+  return readdirSync(join(root, dir), { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? tree(join(dir, e.name)) : [join(dir, e.name)]));
+}
+
+describe('committed generated files', () => {
+  test('every generated file is committed exactly as the generator writes it', () => {
+    const stale = Object.entries(files).filter(([path, text]) => !existsSync(join(root, path)) || readFileSync(join(root, path), 'utf8') !== text).map(([path]) => path);
+    expect(stale).toEqual([]);
+  });
+
+  test('docs/ holds nothing the generator does not write (no orphaned runbook)', () => {
+    expect(tree('docs').sort()).toEqual(Object.keys(files).filter((p) => p.startsWith('docs/')).sort());
+  });
+
+  test('the README links the generated docs', () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    for (const doc of ['docs/protection-matrix.md', 'docs/schedule.md', 'docs/alerts.md', 'docs/rpo-rto.md', 'docs/runbooks/']) expect(readme).toContain(doc);
+  });
+});
+
+describe('the docs say what the plan says', () => {
+  test('one runbook per service with Meaning, Impact, Diagnosis and Mitigation', () => {
+    for (const service of Object.keys(homelabPolicy.services)) {
+      const runbook = files[`docs/runbooks/${service}.md`];
+      expect(runbook).toBeDefined();
+      for (const heading of ['## Meaning', '## Impact', '## Diagnosis', '## Mitigation', '### Restore']) expect(runbook).toContain(heading);
+      expect(runbook).toContain(`/srv/nfs/${service}-backup`);
+    }
+  });
+
+  test('engine-specific restore commands with the service names and paths', () => {
+    expect(files['docs/runbooks/postgresql.md']).toContain('pg_restore -h postgresql.dbaas.svc.cluster.local -p 5432 -U postgres -d <db> --clean --if-exists');
+    expect(files['docs/runbooks/mysql.md']).toContain('mysql --default-character-set=utf8mb4 -h mysql.dbaas.svc.cluster.local');
+    expect(files['docs/runbooks/etcd.md']).toContain('etcdctl snapshot restore');
+    expect(files['docs/runbooks/vault.md']).toContain('vault operator raft snapshot restore /srv/nfs/vault-backup/snapshot_<ts>.snap');
+    expect(files['docs/runbooks/redis.md']).toContain('redis-check-rdb /srv/nfs/redis-backup/dump_<ts>.rdb');
+    expect(files['docs/runbooks/vaultwarden.md']).toContain('PRAGMA integrity_check');
+  });
+
+  test('the alert table lists every rule of the rules file', () => {
+    const rules = [...files['alerts/backup-alerts.yaml'].matchAll(/- alert: (\w+)/g)].map((m) => m[1]);
+    const table = [...files['docs/alerts.md'].matchAll(/^\| (\w+) \|/gm)].map((m) => m[1]).filter((n) => n !== 'alert');
+    expect(table).toEqual(rules);
+  });
+
+  test('the timeline shows CronJobs in the policy time zone', () => {
+    expect(files['docs/schedule.md']).toContain('All times in Europe/London');
+    expect(files['docs/schedule.md']).toContain('postgresql-per-db-backup :00:15, 15m');
+    expect(files['docs/schedule.md']).toContain('```mermaid\ngantt');
+  });
+
+  test('human-readable schedules come from cronstrue', () => {
+    expect(files['docs/runbooks/etcd.md']).toContain('At 01:00, only on Sunday');
+  });
+});
+
+describe('decommissioning is one deletion', () => {
+  test('removing a service leaves no trace in any generated output', () => {
+    const policy = structuredClone(homelabPolicy);
+    delete (policy.services as Record<string, unknown>).redis;
+    // The JSON Schema describes every engine whatever the policy holds, so it is not a trace.
+    const policyOutputs = (generated: Record<string, string>) => Object.entries(generated).filter(([path]) => path !== 'backup-policy.schema.json').map(([path, text]) => `${path}\n${text}`);
+    const outputs = [JSON.stringify(synthStack(policy)), ...policyOutputs(generatedFiles(policy))];
+    const before = [JSON.stringify(synthStack(homelabPolicy)), ...policyOutputs(files)];
+    // The check must be able to fail: the service is everywhere before the deletion.
+    expect(before.filter((text) => /redis/i.test(text)).length).toBeGreaterThan(5);
+    const traces = outputs.flatMap((text) => text.split('\n').filter((line) => /redis/i.test(line)).map((line) => line.slice(0, 160)));
+    expect(traces).toEqual([]);
+  });
+});
