@@ -1,9 +1,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { generatedFiles } from '../policy/generated-files';
+import { lintPolicy, pvcCoverage } from '../policy/lint';
+import { readFileSync } from 'node:fs';
 import { PolicyValidationError } from '../policy/errors';
 import { renderPolicyJsonSchema } from '../policy/json-schema';
-import { loadPolicyFile } from '../policy/load';
+import { loadPolicyAtRevision, loadPolicyFile } from '../policy/load';
+import { reviewPolicies } from '../policy/review';
 import { parsePolicy, planPolicy, type PlannedService } from '../policy/plan';
 import type { BackupPolicyInput } from '../policy/schema';
 import { packageRoot } from '../policy/scripts';
@@ -15,6 +18,11 @@ commands:
   validate <policy.ts|.yaml|.json>   check a policy; one line per service, or every issue with its path
   synth [--policy FILE] [--out DIR] [--stack ID]
                                      synthesize Terraform JSON (default: the bundled homelab policy into cdktf.out)
+  plan-review --base REV [--policy FILE]
+                                     Markdown: what the working tree changes in protection against REV
+  lint [--policy FILE] [--pvcs FILE] [--lvm-class NAME]... [--nfs-class NAME]...
+                                     judge a valid policy (RPO, retention, overlaps, copies) and, given
+                                     the output of kubectl get pvc -A -o json, report PVCs no layer covers
   schema [--out FILE]                print (or write) the JSON Schema for YAML/JSON policies
   generate [--policy FILE] [--dir DIR]
                                      write the generated files (alert rules, promtool tests, schema) under DIR (default: .)
@@ -29,6 +37,13 @@ function option(args: string[], name: string): string | undefined {
   if (value === undefined || value.startsWith('--')) throw new UsageError(`${name} needs a value`);
   args.splice(i, 2);
   return value;
+}
+
+/** Every value of a repeatable option. */
+function options(args: string[], name: string): string[] {
+  const values: string[] = [];
+  for (let value = option(args, name); value !== undefined; value = option(args, name)) values.push(value);
+  return values;
 }
 
 function lowerFirst(text: string): string {
@@ -52,7 +67,7 @@ export function run(argv: string[], out: (line: string) => void = console.log, e
   const args = [...argv];
   const command = args.shift();
   const stale = __filename.endsWith('.js') ? staleBuildMessage(packageRoot(), __filename) : undefined;
-  if (stale && (command === 'validate' || command === 'synth' || command === 'generate')) {
+  if (stale && command !== undefined && !['help', '--help', 'schema'].includes(command)) {
     err(`backup-policy: ${stale}`);
     return 2;
   }
@@ -90,6 +105,43 @@ export function run(argv: string[], out: (line: string) => void = console.log, e
           out(`wrote ${join(dir, path)}`);
         }
         return 0;
+      }
+      case 'plan-review': {
+        const base = option(args, '--base');
+        const policyFile = option(args, '--policy') ?? join(packageRoot(), 'stacks/homelab-policy.ts');
+        if (!base || args.length > 0) throw new UsageError('plan-review takes --base <git revision> [--policy FILE]');
+        const before = parsePolicy(loadPolicyAtRevision(base, policyFile, join(packageRoot(), 'node_modules')));
+        const after = parsePolicy(loadPolicyFile(policyFile));
+        out(reviewPolicies(before, after, base).trimEnd());
+        return 0;
+      }
+      case 'lint': {
+        const policyFile = option(args, '--policy');
+        const pvcsFile = option(args, '--pvcs');
+        const lvm = options(args, '--lvm-class');
+        const nfs = options(args, '--nfs-class');
+        if (args.length > 0) throw new UsageError(`unexpected arguments: ${args.join(' ')}`);
+        const policy = parsePolicy(loadPolicy(policyFile));
+        const plan = planPolicy(policy);
+        const findings = lintPolicy(policy, plan);
+        for (const f of findings) err(`${f.path}: ${f.message}`);
+        let gaps = 0;
+        if (pvcsFile) {
+          const rows = pvcCoverage(policy, plan, JSON.parse(readFileSync(pvcsFile, 'utf8')), { lvm: lvm.length > 0 ? lvm : ['proxmox-lvm'], nfs });
+          out('| PVC | storage class | covered by |');
+          out('|---|---|---|');
+          for (const row of rows) {
+            const by = row.covered.length > 0 ? row.covered.join(', ') : row.excludedBy ? `nothing: excluded by ${row.excludedBy}` : '**nothing (not covered, not excluded)**';
+            out(`| ${row.pvc} | ${row.storageClass || '(none)'} | ${by} |`);
+            if (row.covered.length === 0 && !row.excludedBy) {
+              gaps += 1;
+              err(`pvcs.${row.pvc}: no layer covers this PVC and no exclusion names it`);
+            }
+          }
+        }
+        const problems = findings.length + gaps;
+        (problems > 0 ? err : out)(`${problems} finding${problems === 1 ? '' : 's'}`);
+        return problems > 0 ? 1 : 0;
       }
       case 'schema': {
         const file = option(args, '--out');

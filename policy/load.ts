@@ -1,5 +1,7 @@
-import { readFileSync } from 'node:fs';
-import { extname, resolve } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, extname, join, relative, resolve } from 'node:path';
 import { isMap, isScalar, parseDocument, type Node as YamlNode } from 'yaml';
 import { PolicyValidationError } from './errors';
 
@@ -76,4 +78,26 @@ function loadModule(path: string): unknown {
     throw new PolicyValidationError([`(file): no policy exported, received exports ${JSON.stringify(Object.keys(exports))}, allowed: a default export or an export named "policy"`]);
   }
   return exports[candidates[0]];
+}
+
+/**
+ * The policy file as it was at a git revision. The revision's tree is unpacked into a temp
+ * folder (a TypeScript policy may import other files of that tree), sharing this checkout's
+ * node_modules; the caller parses the result with today's schema.
+ */
+export function loadPolicyAtRevision(revision: string, file: string, nodeModules: string): unknown {
+  const dir = mkdtempSync(join(tmpdir(), 'bp-base-'));
+  try {
+    const repoRoot = execFileSync('git', ['rev-parse', '--show-toplevel'], { cwd: dirname(resolve(file)) }).toString().trim();
+    const archive = execFileSync('git', ['archive', '--format=tar', revision], { cwd: repoRoot, maxBuffer: 512 * 1024 * 1024 });
+    execFileSync('tar', ['-x', '-C', dir], { input: archive });
+    symlinkSync(nodeModules, join(dir, 'node_modules'), 'dir');
+    const relativeFile = relative(repoRoot, resolve(file));
+    if (!existsSync(join(dir, relativeFile))) {
+      throw new PolicyValidationError([`(file): the policy file does not exist at ${revision}, received "${relativeFile}", allowed: a file present in both revisions`]);
+    }
+    return loadPolicyFile(join(dir, relativeFile));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

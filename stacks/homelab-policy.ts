@@ -80,7 +80,8 @@ export const homelabPolicy = defineBackupPolicy({
         // or after the admin page saved settings (config.json).
         optionalExtraPaths: ['rsa_key.pub.pem', 'attachments', 'sends', 'config.json'],
       },
-      integrityCheck: { schedule: 'hourly' },
+      // Hourly at :30, so it never reads the database while the 6-hourly backup (at :00) does.
+      integrityCheck: { schedule: '30 * * * *' },
       // Vaultwarden's image writes its data as root; reading a WAL database needs write access
       // to its -shm file, so this job runs as the data's owner.
       runAsUser: 0,
