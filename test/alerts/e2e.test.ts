@@ -1,0 +1,131 @@
+/**
+ * Closes the gap the old system fell into (an alert on a metric no job ever pushed): the real
+ * job scripts, run from the synthesized CronJobs through the harness against real servers, push
+ * to a real Pushgateway; a real Prometheus scrapes it and evaluates the generated rules. Every
+ * series a rule selects must exist, every rule must evaluate cleanly over those series, and the
+ * failure rules must select the series a real failure produces.
+ */
+import * as fs from 'node:fs';
+import { planAlerts } from '../../policy/generated-files';
+import type { AlertRule } from '../../policy/alerts';
+import { renderRulesFile } from '../../policy/render/prometheus-rules';
+import { Postgres, Pushgateway, runOk, startPostgres, startPushgateway, waitUntil } from '../support/servers';
+import { runJob, type TestCluster } from '../harness/cronjob-harness';
+import { SECRETS, testCluster, testPolicy } from '../harness/test-policy';
+import { createVaultwardenData, type VaultwardenData } from '../harness/vaultwarden';
+import { startPrometheus, type Prometheus } from './prometheus';
+
+let pgw: Pushgateway;
+let pg: Postgres;
+let prom: Prometheus;
+let cluster: TestCluster;
+let vw: VaultwardenData;
+let rules: AlertRule[];
+const dirs: string[] = [];
+
+function dir(label: string, owner?: number): string {
+  const d = fs.mkdtempSync(`/tmp/bp-alerts-${label}-`);
+  dirs.push(d);
+  // The NFS export is owned by the job's user, as on the server.
+  if (owner !== undefined) fs.chownSync(d, owner, owner);
+  return d;
+}
+
+/** The metric{labels} selectors inside a rule expression. */
+function selectors(expr: string): string[] {
+  return [...expr.matchAll(/([a-z_]+)\{([^}]*)\}/g)].map((m) => `${m[1]}{${m[2]}}`);
+}
+
+const JOBS = ['postgresql-full-backup', 'postgresql-per-db-backup', 'vaultwarden-backup', 'vaultwarden-integrity-check'];
+const SERVICES = ['postgresql', 'vaultwarden'];
+
+beforeAll(async () => {
+  pgw = await startPushgateway();
+  pg = await startPostgres({ password: SECRETS.postgres });
+  await pg.psql('CREATE DATABASE app');
+  await pg.psql('CREATE TABLE t AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 5000) g', { db: 'app' });
+  vw = await createVaultwardenData(dir('vw-data'), 500);
+  const ports = { pushgateway: Number(new URL(pgw.url).port), postgres: pg.port };
+  cluster = testCluster(ports, { 'postgresql-backup': dir('pg-nfs', 10001), 'vaultwarden-backup': dir('vw-nfs'), 'vaultwarden-data': vw.dir });
+  rules = planAlerts(testPolicy(ports))
+    .filter((g) => SERVICES.some((s) => g.name === `backup-policy.${s}`))
+    .flatMap((g) => g.rules);
+  for (const name of JOBS) {
+    const job = await runJob(cluster, name);
+    expect({ name, code: job.attempts.at(-1)!.code }).toEqual({ name, code: 0 });
+  }
+  prom = await startPrometheus(pgw.url, renderRulesFile(planAlerts(testPolicy(ports)).filter((g) => SERVICES.some((s) => g.name === `backup-policy.${s}`))));
+  // Wait for a scrape that holds every job's status.
+  await waitUntil(async () => (await prom.query('backup_last_run_success')).length >= JOBS.length, 30000, 'first scrape');
+}, 300000);
+
+afterAll(async () => {
+  await prom?.stop();
+  await pg?.stop();
+  await pgw?.stop();
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+test('the rules cover the jobs that ran', () => {
+  expect(new Set(rules.map((r) => r.alert))).toEqual(
+    new Set([
+      'PostgreSQLBackupStale', 'PostgreSQLBackupFailing', 'PostgreSQLBackupNeverSucceeded', 'PostgreSQLBackupTooSmall',
+      'VaultwardenBackupStale', 'VaultwardenBackupFailing', 'VaultwardenBackupNeverSucceeded', 'VaultwardenBackupTooSmall',
+      'VaultwardenIntegrityCheckStale', 'VaultwardenIntegrityCheckFailing', 'VaultwardenIntegrityCheckNeverSucceeded', 'VaultwardenIntegrityFail',
+    ]),
+  );
+});
+
+test('every metric name and label set a rule selects was really pushed and scraped', async () => {
+  const missing: string[] = [];
+  for (const rule of rules) {
+    for (const selector of selectors(rule.expr)) {
+      if ((await prom.query(selector)).length === 0) missing.push(`${rule.alert}: ${selector}`);
+    }
+  }
+  expect(missing).toEqual([]);
+});
+
+test('every rule evaluates without error, and none fires after good runs', async () => {
+  await waitUntil(async () => (await prom.rules()).every((r) => r.health === 'ok'), 20000, 'rules evaluated');
+  expect((await prom.rules()).filter((r) => r.health !== 'ok')).toEqual([]);
+  const firing: string[] = [];
+  for (const rule of rules) if ((await prom.query(rule.expr)).length > 0) firing.push(rule.alert);
+  expect(firing).toEqual([]);
+});
+
+test('a real failure produces exactly the series the Failing rule selects', async () => {
+  await pg.stop();
+  const job = await runJob(cluster, 'postgresql-full-backup');
+  expect(job.attempts.at(-1)!.code).not.toBe(0);
+  const failing = rules.find((r) => r.alert === 'PostgreSQLBackupFailing' && r.labels.kind === 'full')!;
+  await waitUntil(async () => (await prom.query(failing.expr)).length === 1, 30000, 'failure scraped');
+  const [series] = await prom.query(failing.expr);
+  expect(series.metric).toEqual(expect.objectContaining({ service: 'postgresql', kind: 'full', job: 'backup' }));
+  // The failed run kept the last success timestamp: the Stale rule still measures from it.
+  expect(await prom.query('backup_last_success_timestamp_seconds{service="postgresql",kind="full"}')).toHaveLength(1);
+});
+
+test('a corrupt live database produces the series VaultwardenIntegrityFail selects', async () => {
+  // Checkpoint the WAL into the file (so no newer page copy hides the damage), then overwrite
+  // bytes inside a b-tree page: integrity_check stops answering "ok".
+  await runOk('sqlite3', [vw.db, 'PRAGMA journal_mode=DELETE;']);
+  const pageSize = Number((await runOk('sqlite3', [vw.db, 'PRAGMA page_size;'])).trim());
+  const pages = Number((await runOk('sqlite3', [vw.db, 'PRAGMA page_count;'])).trim());
+  const fd = fs.openSync(vw.db, 'r+');
+  // The cell counts of the b-tree page headers (bytes 3-4) of pages 2 onwards.
+  for (let page = 1; page < Math.min(pages, 8); page++) fs.writeSync(fd, Buffer.from([0x7f, 0x7f]), 0, 2, page * pageSize + 3);
+  fs.closeSync(fd);
+  const check = await runOk('bash', ['-c', 'sqlite3 -bail "file:$1?mode=ro" "PRAGMA integrity_check;" || true', 'bash', vw.db]);
+  const job = await runJob(cluster, 'vaultwarden-integrity-check');
+  expect(check.trim()).not.toBe('ok');
+  expect(job.attempts.at(-1)!.code).not.toBe(0);
+  const integrity = rules.find((r) => r.alert === 'VaultwardenIntegrityFail')!;
+  await waitUntil(async () => (await prom.query(integrity.expr)).length === 1, 30000, 'integrity failure scraped');
+});
+
+test('no rule references a metric that no job pushes', async () => {
+  const pushed = new Set((await pgw.samples()).filter((s) => s.labels.job === 'backup').map((s) => s.name));
+  const referenced = new Set(planAlerts(testPolicy({ pushgateway: 1 })).flatMap((g) => g.rules.flatMap((r) => selectors(r.expr).map((s) => s.split('{')[0]))));
+  expect([...referenced].filter((name) => !pushed.has(name))).toEqual([]);
+});
