@@ -156,6 +156,12 @@ backup_tmpfile() {
   BACKUP__TMP_PATHS+=("$BACKUP_TMP")
 }
 
+# backup_track PATH: a file some tool creates beside a work file (SQLite's -journal of VACUUM
+# INTO) is removed with this run's work files, whatever happens.
+backup_track() {
+  BACKUP__TMP_PATHS+=("$1")
+}
+
 # backup_tmpdir PARENT NAME: like backup_tmpfile, for a scratch directory.
 backup_tmpdir() {
   BACKUP_TMP=$(mktemp -d -- "$1/.tmp.$2.XXXXXX") || {

@@ -57,6 +57,8 @@ db_prefix=db_
 db_suffix=.sqlite3
 backup_tmpfile "$BACKUP_DIR" "$db_prefix$BACKUP_TS$db_suffix"
 db_tmp=$BACKUP_TMP
+# VACUUM INTO writes a rollback journal beside its target; a full disk leaves it behind.
+backup_track "$db_tmp-journal"
 backup_log "VACUUM INTO a copy"
 # VACUUM INTO needs the target to be absent or empty; mktemp made it empty. SQL string literal:
 # single quotes doubled.

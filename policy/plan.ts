@@ -255,7 +255,8 @@ function engineVolumes(service: ServiceDeclaration): { volumes: PodVolume[]; mou
   }
   if (service.engine === 'etcd' && service.tlsSecret) {
     return {
-      volumes: [{ name: 'etcd-tls', secret: service.tlsSecret.name, defaultMode: '0400' }],
+      // Group-readable: the files belong to root and reach the job through its fsGroup.
+      volumes: [{ name: 'etcd-tls', secret: service.tlsSecret.name, defaultMode: '0440' }],
       mounts: [{ name: 'etcd-tls', mountPath: POD_PATHS.etcdTls, readOnly: true }],
     };
   }

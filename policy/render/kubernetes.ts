@@ -62,12 +62,19 @@ export function renderCronJob(job: PlannedJob) {
               automountServiceAccountToken: false,
               enableServiceLinks: false,
               hostNetwork: job.placement?.hostNetwork ?? false,
+              // On the node's network the pod would use the node's resolver, which cannot resolve
+              // *.svc.cluster.local: every metrics push would fail (found by the harness).
+              ...(job.placement?.hostNetwork ? { dnsPolicy: 'ClusterFirstWithHostNet' } : {}),
               ...(job.placement?.nodeSelector ? { nodeSelector: job.placement.nodeSelector } : {}),
               ...(job.placement?.tolerations ? { toleration: job.placement.tolerations } : {}),
               securityContext: {
                 runAsNonRoot: nonRoot,
                 runAsUser: String(job.runAsUser),
                 runAsGroup: String(job.runAsUser),
+                // The kubelet makes Secret files group-readable only for the pod's fsGroup; without
+                // it a non-root job cannot read its mounted client certificate. NFS volumes are
+                // never chowned by the kubelet, so backups keep their owner.
+                fsGroup: String(job.runAsUser),
                 seccompProfile: { type: 'RuntimeDefault' },
               },
               container: [

@@ -1,0 +1,202 @@
+/**
+ * The homelab's MySQL/MariaDB CronJobs (full: --all-databases; per-database), run from the
+ * synthesized stack through the harness against a real MariaDB 10.11, restored into fresh servers
+ * and compared table by table with the source.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Mariadb, Pushgateway, runOk, startMariadb, startPushgateway } from '../support/servers';
+import { allFiles, seriesIn } from '../support/run-script';
+import { runJob, TestCluster } from '../harness/cronjob-harness';
+import { SECRETS, testCluster } from '../harness/test-policy';
+import { myAccountsFingerprint, myDatabaseFingerprint, myDatabases } from '../harness/mysql-compare';
+import { groupValues } from '../harness/pushgateway';
+import { recordTiming } from '../harness/timings';
+import { MYSQL_ROOT_OVER_TCP, MYSQL_SEED_SQL } from '../harness/seeds';
+
+let my: Mariadb;
+let pgw: Pushgateway;
+let cluster: TestCluster;
+let nfs: string;
+const cleanups: (() => Promise<void> | void)[] = [];
+
+/**
+ * The homelab job connects as root over TCP with the Secret's password: mariadb-install-db made
+ * root@127.0.0.1 (without a usable password), which is the account a loopback client matches.
+ */
+export const ROOT_OVER_TCP = `ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY '${SECRETS.mysql}';`;
+
+/** Rich content: utf8mb4 with emoji, BLOBs, views, triggers, procedures, functions, events. */
+export const SEED_SQL = `
+SET SESSION max_recursive_iterations = 1000000;
+CREATE USER 'app'@'%' IDENTIFIED BY 'App-pw-1';
+CREATE DATABASE shop CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+CREATE DATABASE crm CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
+GRANT SELECT, INSERT, EXECUTE ON shop.* TO 'app'@'%';
+USE shop;
+CREATE TABLE customers (
+  id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(200) NOT NULL, note TEXT, avatar BLOB,
+  score DOUBLE, created DATETIME(6) NOT NULL DEFAULT '2024-01-01 00:00:00', kind ENUM('a','b','ü') DEFAULT 'a',
+  UNIQUE KEY name_u (name)) ENGINE=InnoDB COMMENT='Kunden ✓';
+CREATE TABLE orders (
+  id BIGINT AUTO_INCREMENT PRIMARY KEY, customer_id INT NOT NULL, amount DECIMAL(12,2) CHECK (amount >= 0),
+  payload LONGBLOB, doc JSON, KEY by_customer (customer_id),
+  FOREIGN KEY (customer_id) REFERENCES customers(id) ON DELETE CASCADE) ENGINE=InnoDB;
+CREATE TABLE audit_log (id BIGINT AUTO_INCREMENT PRIMARY KEY, order_id BIGINT, action VARCHAR(20)) ENGINE=InnoDB;
+CREATE TRIGGER orders_ai AFTER INSERT ON orders FOR EACH ROW INSERT INTO audit_log (order_id, action) VALUES (NEW.id, 'insert');
+CREATE VIEW customer_totals AS
+  SELECT c.id, c.name, SUM(o.amount) AS total FROM customers c LEFT JOIN orders o ON o.customer_id = c.id GROUP BY c.id, c.name;
+CREATE FUNCTION order_tax(a DECIMAL(12,2)) RETURNS DECIMAL(12,2) DETERMINISTIC RETURN a * 0.19;
+DELIMITER //
+CREATE PROCEDURE add_order(IN cid INT, IN amt DECIMAL(12,2))
+BEGIN
+  INSERT INTO orders (customer_id, amount, doc) VALUES (cid, amt, JSON_OBJECT('via', 'procedure ✓'));
+END //
+DELIMITER ;
+CREATE EVENT nightly_cleanup ON SCHEDULE EVERY 1 DAY STARTS '2030-01-01 03:00:00'
+  DO DELETE FROM audit_log WHERE id < 0;
+INSERT INTO customers (name, note, avatar, score)
+  WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < 3000)
+  SELECT CONCAT('Kunde ', n, ' Grüße ✓ 日本語 🎉'), IF(n % 3 = 0, CONCAT('tab\\there\\nnewline ''quote'' \\\\ ', n), NULL),
+         UNHEX(SHA2(n, 256)), n / 7 FROM seq;
+INSERT INTO orders (customer_id, amount, payload, doc)
+  WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < 60000)
+  SELECT 1 + n % 3000, (n * 37 % 10000) / 100, UNHEX(CONCAT(SHA2(n, 512), '00FF00', MD5(n))),
+         JSON_OBJECT('n', n, 'emoji', '🎉', 'tags', JSON_ARRAY('x', 'ü')) FROM seq;
+USE crm;
+CREATE TABLE contacts (email VARCHAR(190) PRIMARY KEY, display VARCHAR(100), raw VARBINARY(64)) ENGINE=Aria;
+INSERT INTO contacts
+  WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < 2000)
+  SELECT CONCAT('p', n, '@example.org'), CONCAT('👤 ', n, ' Ωmega'), UNHEX(MD5(n)) FROM seq;
+`;
+
+beforeAll(async () => {
+  [my, pgw] = await Promise.all([startMariadb(), startPushgateway()]);
+  cleanups.push(() => my.stop(), () => pgw.stop());
+  await my.sql(MYSQL_ROOT_OVER_TCP);
+  await my.sql(MYSQL_SEED_SQL);
+  nfs = fs.mkdtempSync('/tmp/bp-it-my-');
+  fs.chownSync(nfs, 10001, 10001);
+  cleanups.push(() => fs.rmSync(nfs, { recursive: true, force: true }));
+  cluster = testCluster({ pushgateway: Number(new URL(pgw.url).port), mysql: my.port }, { 'mysql-backup': nfs });
+}, 120000);
+
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+async function freshServer(): Promise<Mariadb> {
+  const target = await startMariadb();
+  cleanups.push(() => target.stop());
+  return target;
+}
+
+function loadInto(target: Mariadb, file: string, db?: string): Promise<string> {
+  return runOk(
+    'bash',
+    ['-c', 'set -o pipefail; zstd -dcq -- "$1" | mariadb --no-defaults -S "$2" -uroot --default-character-set=utf8mb4 --batch ${3:+"$3"}', 'bash', file, target.socket, db ?? ''],
+  );
+}
+
+async function expectSuccessMetrics(kind: string, before: number, files: string[]): Promise<void> {
+  const g = await groupValues(pgw, 'mysql', kind);
+  expect(g.backup_last_run_success).toBe(1);
+  expect(g.backup_last_success_timestamp_seconds).toBeGreaterThanOrEqual(before);
+  expect(g.backup_last_size_bytes).toBe(files.reduce((n, f) => n + fs.statSync(f).size, 0));
+}
+
+describe('mysql-full-backup (mariadb-dump --all-databases)', () => {
+  it('restores into a fresh server with every account, database, routine, event and row', async () => {
+    const before = Math.floor(Date.now() / 1000);
+    const job = await runJob(cluster, 'mysql-full-backup');
+    const pod = job.attempts[0];
+    expect(pod.stderr).toContain('finished successfully');
+    expect(job.attempts).toHaveLength(1);
+    expect(pod.code).toBe(0);
+    expect(pod.stdout + pod.stderr).not.toContain(SECRETS.mysql);
+    // The 0600 client defaults file went to the emptyDir and was removed.
+    expect(pod.tmpLeftovers).toEqual([]);
+    const [dump] = seriesIn(nfs, 'dump_', '.sql.zst');
+    expect(allFiles(nfs).filter((f) => !f.startsWith('per-db'))).toEqual(['.lock-full', dump]);
+    const file = path.join(nfs, dump);
+    await expectSuccessMetrics('full', before, [file]);
+
+    const target = await freshServer();
+    const restoreStart = Date.now();
+    await loadInto(target, file);
+    await target.sql('FLUSH PRIVILEGES');
+    const restoreSeconds = (Date.now() - restoreStart) / 1000;
+
+    const dbs = await myDatabases(my);
+    expect(dbs).toEqual(['crm', 'shop']);
+    expect(await myDatabases(target)).toEqual(dbs);
+    for (const db of dbs) {
+      const [want, got] = await Promise.all([myDatabaseFingerprint(my, db), myDatabaseFingerprint(target, db)]);
+      expect({ db, fingerprint: got }).toEqual({ db, fingerprint: want });
+    }
+    expect(await myAccountsFingerprint(target)).toEqual(await myAccountsFingerprint(my));
+
+    // It works, not only looks the same: the restored password hash, trigger, procedure, function.
+    const asApp = await runOk('mariadb', ['--no-defaults', '-h127.0.0.1', `-P${target.port}`, '-uapp', '-pApp-pw-1', '--batch', '--skip-column-names', 'shop', '-e', 'SELECT order_tax(100.00)']);
+    expect(asApp.trim()).toBe('19.00');
+    const audits = Number(await target.sql('SELECT COUNT(*) FROM audit_log', { db: 'shop' }));
+    await target.sql('CALL add_order(1, 5.00)', { db: 'shop' });
+    expect(Number(await target.sql('SELECT COUNT(*) FROM audit_log', { db: 'shop' }))).toBe(audits + 1);
+    expect((await target.sql("SELECT name FROM customers WHERE id = 7", { db: 'shop' })).trim()).toBe('Kunde 7 Grüße ✓ 日本語 🎉');
+
+    recordTiming('mysql full (mariadb-dump --all-databases | zstd)', {
+      dumpSeconds: pod.durationMs / 1000,
+      restoreSeconds,
+      bytes: fs.statSync(file).size,
+      data: '2 databases, 65k rows with BLOBs, JSON and utf8mb4 text, routines, triggers, an event',
+    });
+  }, 180000);
+});
+
+describe('mysql-per-db-backup', () => {
+  it('dumps each database on its own; each restores into any database name on a fresh server', async () => {
+    const before = Math.floor(Date.now() / 1000);
+    const job = await runJob(cluster, 'mysql-per-db-backup');
+    const pod = job.attempts[0];
+    expect(pod.stderr).toContain('finished successfully');
+    expect(pod.code).toBe(0);
+    expect(pod.stdout + pod.stderr).not.toContain(SECRETS.mysql);
+    // The server's own `mysql` schema is dumped too (accounts live there).
+    expect(fs.readdirSync(path.join(nfs, 'per-db')).sort()).toEqual(['crm', 'mysql', 'shop']);
+    const files: Record<string, string> = {};
+    for (const db of ['crm', 'mysql', 'shop']) {
+      const series = seriesIn(path.join(nfs, 'per-db', db), 'dump_', '.sql.zst');
+      expect({ db, series: series.length }).toEqual({ db, series: 1 });
+      files[db] = path.join(nfs, 'per-db', db, series[0]);
+    }
+    await expectSuccessMetrics('per-database', before, Object.values(files));
+
+    const target = await freshServer();
+    // Definers must exist where the objects are restored, as on any server they would go back to.
+    await target.sql("CREATE USER 'app'@'%' IDENTIFIED BY 'App-pw-1'");
+    const restoreStart = Date.now();
+    for (const db of ['crm', 'shop']) {
+      // A per-database dump has no CREATE DATABASE: the operator creates it, with the source's charset.
+      const [charset, collation] = (await my.sql(`SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '${db}'`)).trim().split('\t');
+      await target.sql(`CREATE DATABASE ${db} CHARACTER SET ${charset} COLLATE ${collation}`);
+      await loadInto(target, files[db], db);
+    }
+    const restoreSeconds = (Date.now() - restoreStart) / 1000;
+    for (const db of ['crm', 'shop']) {
+      const [want, got] = await Promise.all([myDatabaseFingerprint(my, db), myDatabaseFingerprint(target, db)]);
+      expect({ db, fingerprint: got }).toEqual({ db, fingerprint: want });
+    }
+    // Restoring under another name works: the dump does not name its database.
+    await target.sql('CREATE DATABASE shop_copy CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci');
+    await loadInto(target, files.shop, 'shop_copy');
+    const rows = (await target.sql('SELECT COUNT(*) FROM orders', { db: 'shop_copy' })).trim();
+    expect(rows).toBe((await my.sql('SELECT COUNT(*) FROM orders', { db: 'shop' })).trim());
+
+    recordTiming('mysql per-database (mariadb-dump | zstd)', {
+      dumpSeconds: pod.durationMs / 1000,
+      restoreSeconds,
+      bytes: Object.values(files).reduce((n, f) => n + fs.statSync(f).size, 0),
+      data: '2 databases + mysql, 65k rows with BLOBs, JSON and utf8mb4 text, routines, triggers, an event',
+    });
+  }, 180000);
+});
