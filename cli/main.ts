@@ -2,14 +2,16 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { generatedFiles } from '../policy/generated-files';
 import { lintPolicy, pvcCoverage } from '../policy/lint';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { PolicyValidationError } from '../policy/errors';
 import { renderPolicyJsonSchema } from '../policy/json-schema';
 import { loadPolicyAtRevision, loadPolicyFile } from '../policy/load';
 import { reviewPolicies } from '../policy/review';
 import { parsePolicy, planPolicy, type PlannedService } from '../policy/plan';
 import type { BackupPolicyInput } from '../policy/schema';
-import { packageRoot } from '../policy/scripts';
+import { packageRoot, readScript } from '../policy/scripts';
+import { planHost } from '../policy/host-plan';
+import { renderHostBundle, writeHostBundle } from '../policy/render/host-bundle';
 import { staleBuildMessage } from './fresh-build';
 
 const USAGE = `usage: backup-policy <command> [options]
@@ -24,6 +26,8 @@ commands:
                                      judge a valid policy (RPO, retention, overlaps, copies) and, given
                                      the output of kubectl get pvc -A -o json, report PVCs no layer covers
   schema [--out FILE]                print (or write) the JSON Schema for YAML/JSON policies
+  host-bundle --out DIR [--policy FILE]
+                                     write the Proxmox host's scripts, units, host.env and install.sh into DIR
   generate [--policy FILE] [--dir DIR]
                                      write the generated files (alert rules, promtool tests, schema) under DIR (default: .)
 `;
@@ -142,6 +146,18 @@ export function run(argv: string[], out: (line: string) => void = console.log, e
         const problems = findings.length + gaps;
         (problems > 0 ? err : out)(`${problems} finding${problems === 1 ? '' : 's'}`);
         return problems > 0 ? 1 : 0;
+      }
+      case 'host-bundle': {
+        const dir = option(args, '--out');
+        const policyFile = option(args, '--policy');
+        if (!dir || args.length > 0) throw new UsageError('host-bundle takes --out DIR and optionally --policy FILE');
+        const host = planHost(parsePolicy(loadPolicy(policyFile)));
+        if (!host) throw new PolicyValidationError(['host: the policy has no host section, received nothing, allowed: a host section to render a bundle from']);
+        // A leftover file from an older bundle could be installed by mistake: only a fresh folder.
+        if (existsSync(dir) && readdirSync(dir).length > 0) throw new UsageError(`${dir} is not empty; write the bundle into a new folder`);
+        for (const name of writeHostBundle(dir, renderHostBundle(host, readScript))) out(`wrote ${join(dir, name)}`);
+        out(`install on the host with: bash ${join(dir, 'install.sh')}`);
+        return 0;
       }
       case 'schema': {
         const file = option(args, '--out');

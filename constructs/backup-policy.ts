@@ -12,7 +12,7 @@ import { PolicyValidationError } from '../policy/errors';
 import type { BackupPolicyInput, ServiceInput } from '../policy/schema';
 import { ServiceBackup } from './service-backup';
 import { BackupAlerts } from './backup-alerts';
-import { planClusterAlerts } from '../policy/alerts';
+import { planAllAlerts } from '../policy/alerts';
 
 export interface BackupPolicyProps {
   /** The declaration, typed (`defineBackupPolicy`) or loaded from YAML/JSON; parsed here once. */
@@ -35,7 +35,7 @@ export class BackupPolicy extends Construct {
     for (const serviceId of Object.keys(services).sort()) {
       this.services.set(serviceId, new ServiceBackup(this, serviceId, planService(settings, serviceId, services[serviceId])));
     }
-    new BackupAlerts(this, 'alerts', { settings: settings.alerts, groups: () => planClusterAlerts(this.plan(), settings.alerts) });
+    new BackupAlerts(this, 'alerts', { settings: settings.alerts, groups: () => planAllAlerts(this.plan(), settings) });
   }
 
   /** Adds one service with everything it needs. Throws with `services.<id>.…` paths when invalid. */

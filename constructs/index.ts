@@ -3,3 +3,4 @@ export { BackupPolicy, type BackupPolicyProps } from './backup-policy';
 export { ServiceBackup } from './service-backup';
 export * from './engine-backups';
 export { BackupStack, type BackupStackProps } from '../stacks/backup-stack';
+export { HostDeployment, type HostDeploymentProps, HOST_STAGING_DIR } from './host-deployment';

@@ -1,6 +1,7 @@
 import { Duration } from './duration';
 import type { BackupPlan, PlannedJob } from './plan';
 import type { BackupPolicyDeclaration } from './schema';
+import { planHost, type HostPlan, type HostTimerJobName } from './host-plan';
 
 /**
  * Alert rules derived from the plan, never typed by hand: every threshold comes from a schedule
@@ -220,4 +221,90 @@ export function planClusterAlerts(plan: BackupPlan, settings: AlertSettings): Al
     }
     return { name: `backup-policy.${service.id}`, rules };
   });
+}
+
+/** The spec's alert names for the host jobs ("LVMSnapshot" -> LVMSnapshotStale). */
+const HOST_SUBJECTS: Record<HostTimerJobName, { subject: string; title: string; kind: string; sizeRatio: number }> = {
+  // A thin snapshot has no size of its own (the job pushes 0), so there is no size rule.
+  'lvm-pvc-snapshot': { subject: 'LVMSnapshot', title: 'LVM thin snapshots', kind: 'snapshot', sizeRatio: 0 },
+  // The spec calls the daily file backup "weekly" (it fills one folder per ISO week).
+  'daily-backup': { subject: 'WeeklyBackup', title: 'Daily file backup', kind: 'files', sizeRatio: 0.5 },
+  // The offsite size is bytes transferred, which is small on a quiet day by design.
+  'offsite-sync-backup': { subject: 'OffsiteBackupSync', title: 'Offsite sync', kind: 'sync', sizeRatio: 0 },
+};
+
+/** Host rules: one group per host job, plus the pool and disk gauges. */
+export function planHostAlerts(host: HostPlan, declaration: NonNullable<BackupPolicyDeclaration['host']>, settings: AlertSettings): AlertGroup[] {
+  const groups = host.jobs.map((job) => {
+    const meta = HOST_SUBJECTS[job.name];
+    const monitored: MonitoredJob = {
+      service: job.name,
+      kind: meta.kind,
+      runner: 'host',
+      subject: meta.subject,
+      title: meta.title,
+      staleAfter: job.staleAfter,
+      longestGap: job.schedule.longestGap,
+      minSizeRatio: meta.sizeRatio,
+      severity: 'warning',
+      runbook: runbookUrl(settings, job.name),
+    };
+    return { name: `backup-policy.host.${job.name}`, rules: jobRules(monitored, settings) };
+  });
+  const daily = host.jobs.find((j) => j.name === 'daily-backup')!;
+  if (declaration.fileBackup.pfsense) {
+    // pfSense is one step of the daily backup with its own series, so a firewall that stopped
+    // answering is visible even while the rest of the run succeeds.
+    groups.push({
+      name: 'backup-policy.host.pfsense',
+      rules: jobRules(
+        { service: 'pfsense', kind: 'config', runner: 'host', subject: 'PfsenseBackup', title: 'pfSense backup', staleAfter: daily.staleAfter, longestGap: daily.schedule.longestGap, minSizeRatio: 0.5, severity: 'warning', runbook: runbookUrl(settings, 'daily-backup') },
+        settings,
+      ),
+    });
+  }
+  groups.push({
+    name: 'backup-policy.host.capacity',
+    rules: [
+      gaugeRule(
+        {
+          alert: 'LVMThinPoolLow',
+          service: 'lvm-pvc-snapshot',
+          kind: 'snapshot',
+          metric: METRICS.thinPoolFree,
+          comparison: '<',
+          threshold: declaration.snapshots.minFreePercent,
+          for: Duration.minutes(15),
+          severity: 'warning',
+          summary: `Thin pool ${declaration.snapshots.volumeGroup}/${declaration.snapshots.thinPool} below ${declaration.snapshots.minFreePercent}% free`,
+          description: `The thin pool holding the PVC volumes has less than ${declaration.snapshots.minFreePercent}% free space (data or metadata); snapshots are refused below that floor, and a full pool stops every VM on it.`,
+          runbook: runbookUrl(settings, 'lvm-pvc-snapshot'),
+        },
+        settings,
+      ),
+      gaugeRule(
+        {
+          alert: 'BackupDiskFull',
+          service: 'daily-backup',
+          kind: 'files',
+          metric: METRICS.diskUsage,
+          comparison: '>',
+          threshold: declaration.fileBackup.diskFullPercent,
+          for: Duration.minutes(15),
+          severity: 'warning',
+          summary: `Backup disk ${declaration.fileBackup.mountPoint} above ${declaration.fileBackup.diskFullPercent}% used`,
+          description: `The backup disk is more than ${declaration.fileBackup.diskFullPercent}% full; the next weekly generation may not fit.`,
+          runbook: runbookUrl(settings, 'daily-backup'),
+        },
+        settings,
+      ),
+    ],
+  });
+  return groups;
+}
+
+/** Every rule group of a policy: the cluster services' and, with a host section, the host's. */
+export function planAllAlerts(plan: BackupPlan, settings: Omit<BackupPolicyDeclaration, 'services'>): AlertGroup[] {
+  const host = planHost(settings);
+  return [...planClusterAlerts(plan, settings.alerts), ...(host && settings.host ? planHostAlerts(host, settings.host, settings.alerts) : [])];
 }

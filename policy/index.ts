@@ -8,3 +8,6 @@ export { parsePolicy, planPolicy, staleAfter } from './plan';
 export type { BackupPlan, PlannedJob, PlannedService } from './plan';
 export { policySchema, serviceSchema } from './schema';
 export type { BackupPolicyInput, BackupPolicyDeclaration, ServiceInput, Engine } from './schema';
+export { planHost, HOST_JOB_NAMES, CHANGE_TRACKER_NAME } from './host-plan';
+export type { HostPlan, PlannedHostTimerJob, PlannedHostService } from './host-plan';
+export type { HostInput, HostDeclaration } from './schema';

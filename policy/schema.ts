@@ -51,7 +51,7 @@ const SAFE_PATH_ALLOWED = 'letters, digits and . _ @ + - /, no ".." segment (no 
 
 const pathSchema = (kind: 'absolute' | 'relative') =>
   z
-    .string({ error: (iss) => `expected a ${kind} path, received ${show(iss.input)}` })
+    .string({ error: (iss) => `expected ${kind === 'absolute' ? 'an' : 'a'} ${kind} path, received ${show(iss.input)}` })
     .superRefine((text, ctx) => {
       if (!SAFE_PATH.test(text) || text.split('/').includes('..')) {
         custom(ctx, text, `path has characters a shell would interpret, received ${show(text)}, allowed: ${SAFE_PATH_ALLOWED}`);
@@ -326,6 +326,7 @@ export const hostSnapshotsSchema = z.strictObject({
 
 export const hostFileBackupSchema = z.strictObject({
   mountPoint: pathSchema('absolute').meta({ description: 'The backup disk, mounted by the host (the unit requires the mount).' }),
+  diskFullPercent: percentSchema.default(85).meta({ description: 'BackupDiskFull fires above this usage of the backup disk. @default 85' }),
   ...hostJob,
   weeklyGenerations: z
     .number({ error: (iss) => `expected a count, received ${show(iss.input)}` })
@@ -374,7 +375,7 @@ export const hostOffsiteSchema = z.strictObject({
     .meta({ description: 'Step 2: NFS trees synced from the change log, each to its own NAS folder.' }),
   changeLog: pathSchema('absolute').meta({ description: 'Written by nfs-change-tracker, rotated under a lock by the sync.' }),
   fullSync: z
-    .enum(['first-sunday', 'never'], { error: (iss) => `unknown full sync rule, received ${show(iss.input)}, allowed: "first-sunday", "never"` })
+    .enum(['first-sunday', 'never'])
     .default('first-sunday')
     .meta({ description: 'When the --delete pass runs besides an overflowed or missing change log. @default "first-sunday"' }),
 });

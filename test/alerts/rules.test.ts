@@ -57,7 +57,10 @@ describe('the committed rules', () => {
 });
 
 describe('the spec alert table', () => {
-  test.each(['PostgreSQLBackupStale', 'MySQLBackupStale', 'EtcdBackupStale', 'VaultBackupStale', 'VaultwardenBackupStale', 'RedisBackupStale', 'VaultwardenIntegrityFail'])(
+  test.each([
+    'PostgreSQLBackupStale', 'MySQLBackupStale', 'EtcdBackupStale', 'VaultBackupStale', 'VaultwardenBackupStale', 'RedisBackupStale', 'VaultwardenIntegrityFail',
+    'LVMSnapshotStale', 'LVMSnapshotFailing', 'LVMThinPoolLow', 'WeeklyBackupStale', 'WeeklyBackupFailing', 'PfsenseBackupStale', 'OffsiteBackupSyncStale', 'OffsiteBackupSyncFailing', 'BackupDiskFull',
+  ])(
     '%s exists with severity, summary, templated description and runbook',
     (name) => {
       const rules = groups.flatMap((g) => g.rules).filter((r) => r.alert === name);
@@ -65,7 +68,8 @@ describe('the spec alert table', () => {
       for (const rule of rules) {
         expect(rule.labels.severity).toMatch(/^(critical|warning)$/);
         expect(rule.annotations.summary).not.toContain('{{');
-        expect(rule.annotations.description).toContain('{{ $labels.service }}');
+        // Templated where a rule covers several series; the capacity gauges name their one target.
+        if (rule.type !== 'gauge') expect(rule.annotations.description).toContain('{{ $labels.service }}');
         expect(rule.annotations.runbook_url).toMatch(/^https:\/\/.+\/[a-z0-9-]+\.md$/);
       }
     },
@@ -77,6 +81,14 @@ describe('the spec alert table', () => {
     expect(threshold('MySQLBackupStale', 'per-database')).toBe(String(36 * 3600));
     expect(threshold('EtcdBackupStale', 'snapshot')).toBe(String(8 * 86400));
     expect(threshold('VaultwardenBackupStale', 'snapshot')).toBe(String(9 * 3600));
+    expect(threshold('LVMSnapshotStale', 'snapshot')).toBe(String(36 * 3600));
+    expect(threshold('OffsiteBackupSyncStale', 'sync')).toBe(String(36 * 3600));
+  });
+
+  test('capacity thresholds come from the policy', () => {
+    const all = groups.flatMap((g) => g.rules);
+    expect(all.find((r) => r.alert === 'LVMThinPoolLow')!.expr).toBe('backup_thin_pool_free_percent{service="lvm-pvc-snapshot",kind="snapshot"} < 15');
+    expect(all.find((r) => r.alert === 'BackupDiskFull')!.expr).toBe('backup_disk_usage_percent{service="daily-backup",kind="files"} > 85');
   });
 
   test('routing: warnings to the warning channel, integrity failure to the critical one', () => {

@@ -123,7 +123,7 @@ describe('engine-specific wiring', () => {
 
   test('etcd mounts its client certificate Secret read-only', () => {
     const job = cronJob(synth, 'etcd-backup');
-    expect(job.spec.job_template.spec.template.spec.volume).toEqual(arrayContaining([{ name: 'etcd-tls', secret: { secret_name: 'etcd-client', default_mode: '0400' } }]));
+    expect(job.spec.job_template.spec.template.spec.volume).toEqual(arrayContaining([{ name: 'etcd-tls', secret: { secret_name: 'etcd-client', default_mode: '0440' } }]));
     expect(envOf(job)).toEqual(objectContaining({ ETCDCTL_CACERT: '/etc/backup-policy/etcd-tls/ca.crt', ETCDCTL_ENDPOINTS: 'https://127.0.0.1:2379' }));
   });
 
