@@ -14,6 +14,7 @@ import { runJob, type TestCluster } from '../harness/cronjob-harness';
 import { SECRETS, testCluster, testPolicy } from '../harness/test-policy';
 import { createVaultwardenData, type VaultwardenData } from '../harness/vaultwarden';
 import { startPrometheus, type Prometheus } from './prometheus';
+import { addVolume, labHost, lvm, makeLab, removeLab, runHost, setCluster, setPoolUsage, writeConfig, type Lab } from '../host/host-lab';
 
 let pgw: Pushgateway;
 let pg: Postgres;
@@ -21,6 +22,7 @@ let prom: Prometheus;
 let cluster: TestCluster;
 let vw: VaultwardenData;
 let rules: AlertRule[];
+let lab: Lab;
 const dirs: string[] = [];
 
 function dir(label: string, owner?: number): string {
@@ -37,7 +39,16 @@ function selectors(expr: string): string[] {
 }
 
 const JOBS = ['postgresql-full-backup', 'postgresql-per-db-backup', 'vaultwarden-backup', 'vaultwarden-integrity-check'];
-const SERVICES = ['postgresql', 'vaultwarden'];
+/** Rule groups under test: the cluster jobs above and the host's LVM snapshot job. */
+const GROUPS = ['backup-policy.postgresql', 'backup-policy.vaultwarden', 'backup-policy.host.lvm-pvc-snapshot'];
+/** Of the capacity rules, the one the snapshot job feeds (BackupDiskFull reads daily-backup's series). */
+const CAPACITY = ['LVMThinPoolLow'];
+
+function groupsUnderTest(policy: unknown) {
+  return planAlerts(policy)
+    .filter((g) => GROUPS.includes(g.name) || g.name === 'backup-policy.host.capacity')
+    .map((g) => (g.name === 'backup-policy.host.capacity' ? { ...g, rules: g.rules.filter((r) => CAPACITY.includes(r.alert)) } : g));
+}
 
 beforeAll(async () => {
   pgw = await startPushgateway();
@@ -47,19 +58,27 @@ beforeAll(async () => {
   vw = await createVaultwardenData(dir('vw-data'), 500);
   const ports = { pushgateway: Number(new URL(pgw.url).port), postgres: pg.port };
   cluster = testCluster(ports, { 'postgresql-backup': dir('pg-nfs', 10001), 'vaultwarden-backup': dir('vw-nfs'), 'vaultwarden-data': vw.dir });
-  rules = planAlerts(testPolicy(ports))
-    .filter((g) => SERVICES.some((s) => g.name === `backup-policy.${s}`))
-    .flatMap((g) => g.rules);
+  rules = groupsUnderTest(testPolicy(ports)).flatMap((g) => g.rules);
   for (const name of JOBS) {
     const job = await runJob(cluster, name);
     expect({ name, code: job.attempts.at(-1)!.code }).toEqual({ name, code: 0 });
   }
-  prom = await startPrometheus(pgw.url, renderRulesFile(planAlerts(testPolicy(ports)).filter((g) => SERVICES.some((s) => g.name === `backup-policy.${s}`))));
+  // The host job: lvm-pvc-snapshot on a lab host whose LVM is the stateful fake (this kernel has
+  // no device-mapper), pushing to the same Pushgateway.
+  lab = makeLab('alerts');
+  writeConfig(lab, labHost(lab.root, { pushgateway: { url: pgw.url } }));
+  await lvm(lab, 'lvm', ['fake-setup', 'vg', 'pve', 'data']);
+  await addVolume(lab, 'vm-9999-pvc-aaaa', { 'data/file.txt': 'app data\n' });
+  setCluster(lab, [['vm-9999-pvc-aaaa', 'apps', 'app-data']]);
+  const snapshot = await runHost(lab, 'lvm-pvc-snapshot.sh', ['snapshot']);
+  expect({ code: snapshot.code, stderr: snapshot.stderr }).toEqual({ code: 0, stderr: expect.stringContaining('snapshots taken') });
+  prom = await startPrometheus(pgw.url, renderRulesFile(groupsUnderTest(testPolicy(ports))));
   // Wait for a scrape that holds every job's status.
-  await waitUntil(async () => (await prom.query('backup_last_run_success')).length >= JOBS.length, 30000, 'first scrape');
+  await waitUntil(async () => (await prom.query('backup_last_run_success')).length >= JOBS.length + 1, 30000, 'first scrape');
 }, 300000);
 
 afterAll(async () => {
+  if (lab) removeLab(lab);
   await prom?.stop();
   await pg?.stop();
   await pgw?.stop();
@@ -72,6 +91,7 @@ test('the rules cover the jobs that ran', () => {
       'PostgreSQLBackupStale', 'PostgreSQLBackupFailing', 'PostgreSQLBackupNeverSucceeded', 'PostgreSQLBackupTooSmall',
       'VaultwardenBackupStale', 'VaultwardenBackupFailing', 'VaultwardenBackupNeverSucceeded', 'VaultwardenBackupTooSmall',
       'VaultwardenIntegrityCheckStale', 'VaultwardenIntegrityCheckFailing', 'VaultwardenIntegrityCheckNeverSucceeded', 'VaultwardenIntegrityFail',
+      'LVMSnapshotStale', 'LVMSnapshotFailing', 'LVMSnapshotNeverSucceeded', 'LVMThinPoolLow',
     ]),
   );
 });
@@ -122,6 +142,17 @@ test('a corrupt live database produces the series VaultwardenIntegrityFail selec
   expect(job.attempts.at(-1)!.code).not.toBe(0);
   const integrity = rules.find((r) => r.alert === 'VaultwardenIntegrityFail')!;
   await waitUntil(async () => (await prom.query(integrity.expr)).length === 1, 30000, 'integrity failure scraped');
+});
+
+test('a thin pool below its floor produces the series LVMSnapshotFailing and LVMThinPoolLow select', async () => {
+  // 95% used: below the homelab's 15% free floor, so the job refuses to snapshot and fails.
+  await setPoolUsage(lab, 95, 10);
+  const refused = await runHost(lab, 'lvm-pvc-snapshot.sh', ['snapshot']);
+  expect(refused.code).not.toBe(0);
+  for (const alert of ['LVMSnapshotFailing', 'LVMThinPoolLow']) {
+    const rule = rules.find((r) => r.alert === alert)!;
+    await waitUntil(async () => (await prom.query(rule.expr)).length === 1, 30000, `${alert} series scraped`);
+  }
 });
 
 test('no rule references a metric that no job pushes', async () => {
