@@ -20,56 +20,6 @@ let cluster: TestCluster;
 let nfs: string;
 const cleanups: (() => Promise<void> | void)[] = [];
 
-/**
- * The homelab job connects as root over TCP with the Secret's password: mariadb-install-db made
- * root@127.0.0.1 (without a usable password), which is the account a loopback client matches.
- */
-export const ROOT_OVER_TCP = `ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY '${SECRETS.mysql}';`;
-
-/** Rich content: utf8mb4 with emoji, BLOBs, views, triggers, procedures, functions, events. */
-export const SEED_SQL = `
-SET SESSION max_recursive_iterations = 1000000;
-CREATE USER 'app'@'%' IDENTIFIED BY 'App-pw-1';
-CREATE DATABASE shop CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
-CREATE DATABASE crm CHARACTER SET utf8mb4 COLLATE utf8mb4_bin;
-GRANT SELECT, INSERT, EXECUTE ON shop.* TO 'app'@'%';
-USE shop;
-CREATE TABLE customers (
-  id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(200) NOT NULL, note TEXT, avatar BLOB,
-  score DOUBLE, created DATETIME(6) NOT NULL DEFAULT '2024-01-01 00:00:00', kind ENUM('a','b','ü') DEFAULT 'a',
-  UNIQUE KEY name_u (name)) ENGINE=InnoDB COMMENT='Kunden ✓';
-CREATE TABLE orders (
-  id BIGINT AUTO_INCREMENT PRIMARY KEY, customer_id INT NOT NULL, amount DECIMAL(12,2) CHECK (amount >= 0),
-  payload LONGBLOB, doc JSON, KEY by_customer (customer_id),
-  FOREIGN KEY (customer_id) REFERENCES customers(id) ON DELETE CASCADE) ENGINE=InnoDB;
-CREATE TABLE audit_log (id BIGINT AUTO_INCREMENT PRIMARY KEY, order_id BIGINT, action VARCHAR(20)) ENGINE=InnoDB;
-CREATE TRIGGER orders_ai AFTER INSERT ON orders FOR EACH ROW INSERT INTO audit_log (order_id, action) VALUES (NEW.id, 'insert');
-CREATE VIEW customer_totals AS
-  SELECT c.id, c.name, SUM(o.amount) AS total FROM customers c LEFT JOIN orders o ON o.customer_id = c.id GROUP BY c.id, c.name;
-CREATE FUNCTION order_tax(a DECIMAL(12,2)) RETURNS DECIMAL(12,2) DETERMINISTIC RETURN a * 0.19;
-DELIMITER //
-CREATE PROCEDURE add_order(IN cid INT, IN amt DECIMAL(12,2))
-BEGIN
-  INSERT INTO orders (customer_id, amount, doc) VALUES (cid, amt, JSON_OBJECT('via', 'procedure ✓'));
-END //
-DELIMITER ;
-CREATE EVENT nightly_cleanup ON SCHEDULE EVERY 1 DAY STARTS '2030-01-01 03:00:00'
-  DO DELETE FROM audit_log WHERE id < 0;
-INSERT INTO customers (name, note, avatar, score)
-  WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < 3000)
-  SELECT CONCAT('Kunde ', n, ' Grüße ✓ 日本語 🎉'), IF(n % 3 = 0, CONCAT('tab\\there\\nnewline ''quote'' \\\\ ', n), NULL),
-         UNHEX(SHA2(n, 256)), n / 7 FROM seq;
-INSERT INTO orders (customer_id, amount, payload, doc)
-  WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < 60000)
-  SELECT 1 + n % 3000, (n * 37 % 10000) / 100, UNHEX(CONCAT(SHA2(n, 512), '00FF00', MD5(n))),
-         JSON_OBJECT('n', n, 'emoji', '🎉', 'tags', JSON_ARRAY('x', 'ü')) FROM seq;
-USE crm;
-CREATE TABLE contacts (email VARCHAR(190) PRIMARY KEY, display VARCHAR(100), raw VARBINARY(64)) ENGINE=Aria;
-INSERT INTO contacts
-  WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < 2000)
-  SELECT CONCAT('p', n, '@example.org'), CONCAT('👤 ', n, ' Ωmega'), UNHEX(MD5(n)) FROM seq;
-`;
-
 beforeAll(async () => {
   [my, pgw] = await Promise.all([startMariadb(), startPushgateway()]);
   cleanups.push(() => my.stop(), () => pgw.stop());
