@@ -591,6 +591,9 @@ export interface JobResult {
  * `backoff_limit + 1` have failed, all within `active_deadline_seconds` counted from the Job's start
  * (the controller's back-off delays of 10 s, 20 s, ... are skipped). `opts.attempts` limits the pods.
  */
+/** Shorter than the Job controller's 10 s backoff, long enough for distinct run timestamps. */
+const RETRY_BACKOFF_MS = 1100;
+
 export async function runJob(cluster: TestCluster, name: string, opts: PodOptions & { attempts?: number } = {}): Promise<JobResult> {
   const view = cronJob(cluster.stack, name);
   const maxPods = opts.attempts ?? view.backoffLimit + 1;
@@ -604,6 +607,10 @@ export async function runJob(cluster: TestCluster, name: string, opts: PodOption
     const r = await pod.result;
     attempts.push(r);
     if (r.code === 0 || r.deadlineExceeded) break;
+    // The Job controller waits at least 10 s before a retry. Retrying at once would let the
+    // second attempt start in the same second as the first and collide with the copies the
+    // first already published (names carry a one-second timestamp); a second is enough here.
+    if (attempts.length < maxPods) await new Promise((resolve) => setTimeout(resolve, RETRY_BACKOFF_MS));
   }
   return {
     attempts,
