@@ -1,4 +1,5 @@
-import type { BackupPolicyInput, Engine, ServiceInput } from '../policy/schema';
+import type { BackupPolicyInput } from '../policy/parse/policy-schema';
+import type { Engine, ServiceInput } from '../policy/engines/registry';
 
 /**
  * The benchmark's workloads. Generated policies cycle through the six engines in the shapes of

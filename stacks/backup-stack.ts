@@ -2,10 +2,10 @@ import { Construct } from 'constructs';
 import { Fn, LocalBackend, Op, TerraformStack, TerraformVariable, Token, type SSHProvisionerConnection } from 'cdktf';
 import { KubernetesProvider } from '@cdktf/provider-kubernetes/lib/provider';
 import { NullProvider } from '@cdktf/provider-null/lib/provider';
-import type { BackupPolicyInput } from '../policy/schema';
-import { planHost, type HostPlan } from '../policy/host-plan';
+import type { BackupPolicyInput } from '../policy/parse/policy-schema';
+import type { HostPlan } from '../policy/plan/host-plan';
 import { BackupPolicy } from '../constructs/backup-policy';
-import { HostDeployment } from '../constructs/host-deployment';
+import type { HostDeployment } from '../constructs/host-deployment';
 
 export interface BackupStackProps {
   readonly policy: BackupPolicyInput;
@@ -59,18 +59,22 @@ function hostConnection(scope: Construct, plan: HostPlan): SSHProvisionerConnect
  */
 export class BackupStack extends TerraformStack {
   readonly policy: BackupPolicy;
-  /** The host layers' deployment; undefined for a policy without a host section. */
-  readonly host?: HostDeployment;
 
   constructor(scope: Construct, id: string, props: BackupStackProps) {
     super(scope, id);
     new LocalBackend(this, { path: props.statePath ?? `terraform.${id}.tfstate` });
     new KubernetesProvider(this, 'kubernetes', {});
-    this.policy = new BackupPolicy(this, 'policy', { policy: props.policy });
-    const hostPlan = planHost(this.policy.settings);
-    if (hostPlan) {
-      new NullProvider(this, 'null', {});
-      this.host = new HostDeployment(this, 'host', { plan: hostPlan, connection: hostConnection(this, hostPlan) });
-    }
+    this.policy = new BackupPolicy(this, 'policy', {
+      policy: props.policy,
+      hostConnection: (host) => {
+        new NullProvider(this, 'null', {});
+        return hostConnection(this, host);
+      },
+    });
+  }
+
+  /** The host layers' deployment; undefined for a policy without a host section. */
+  get host(): HostDeployment | undefined {
+    return this.policy.host;
   }
 }

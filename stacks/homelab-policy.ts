@@ -1,4 +1,4 @@
-import { defineBackupPolicy } from '../policy/define';
+import { defineBackupPolicy } from '../policy/parse/define';
 
 /**
  * The homelab of shared/spec/homelab-backup-architecture.md, settled where that document
@@ -9,6 +9,8 @@ export const homelabPolicy = defineBackupPolicy({
   timeZone: 'Europe/London',
   nfs: { server: '192.168.1.127', pathTemplate: '/srv/nfs/{service}-backup' },
   pushgateway: { url: 'http://prometheus-pushgateway.monitoring.svc.cluster.local:9091' },
+  // This homelab publishes its generated runbooks from its own infrastructure repository.
+  alerts: { runbookBaseUrl: 'https://github.com/viktorbarzin/infra/blob/main/docs/runbooks' },
   services: {
     postgresql: {
       engine: 'postgres',

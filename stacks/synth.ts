@@ -1,8 +1,7 @@
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { App } from 'cdktf';
-import { parsePolicy } from '../policy/plan';
-import type { BackupPolicyInput } from '../policy/schema';
+import type { BackupPolicyInput } from '../policy/parse/policy-schema';
 import { BackupStack } from './backup-stack';
 
 export interface SynthOptions {
@@ -13,19 +12,19 @@ export interface SynthOptions {
 
 /**
  * Synthesizes into a sibling temp folder and swaps it in only when complete: a failure at any
- * point leaves the previous cdktf.out untouched, never half-written. The policy is parsed first,
+ * point leaves the previous cdktf.out untouched, never half-written. The stack parses the policy
  * so an invalid one fails before anything is created.
  */
 export function synthPolicy(options: SynthOptions): string {
-  parsePolicy(options.policy);
   const outDir = resolve(options.outDir);
-  mkdirSync(dirname(outDir), { recursive: true });
   const staging = `${outDir}.staging-${process.pid}`;
   const previous = `${outDir}.previous-${process.pid}`;
   rmSync(staging, { recursive: true, force: true });
   try {
     const app = new App({ outdir: staging });
+    // Parses the policy (once): an invalid one throws here, before anything is created.
     new BackupStack(app, options.stackId ?? 'homelab', { policy: options.policy });
+    mkdirSync(dirname(outDir), { recursive: true });
     app.synth();
     if (existsSync(outDir)) renameSync(outDir, previous);
     renameSync(staging, outDir);

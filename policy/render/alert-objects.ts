@@ -1,5 +1,5 @@
-import type { AlertGroup, AlertSettings } from '../alerts';
-import { escapeTerraformTemplate } from '../scripts';
+import type { AlertGroup, AlertSettings } from '../plan/alerts';
+import { escapeTerraformTemplate } from './terraform-escape';
 import { labels } from './kubernetes';
 import { renderRuleGroups, renderRulesFile } from './prometheus-rules';
 

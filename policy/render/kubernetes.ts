@@ -1,5 +1,6 @@
-import type { EnvVar, PlannedJob, PlannedService, PodVolume } from '../plan';
-import { escapeTerraformTemplate } from '../scripts';
+import type { EnvVar, PodVolume } from '../engines/engine';
+import type { PlannedJob, PlannedService } from '../plan/plan';
+import { escapeTerraformTemplate } from './terraform-escape';
 
 /**
  * Pure renderers: plan -> plain objects in the shape of the kubernetes provider's constructor

@@ -2,8 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { packageRoot } from '../../policy/scripts';
-import { renderPolicyJsonSchema } from '../../policy/json-schema';
+import { packageRoot } from '../../policy/io/scripts';
+import { renderPolicyJsonSchema } from '../../policy/parse/json-schema';
 
 const root = packageRoot();
 

@@ -6,7 +6,7 @@ import { PersistentVolumeV1 } from '@cdktf/provider-kubernetes/lib/persistent-vo
 import { PersistentVolumeClaimV1 } from '@cdktf/provider-kubernetes/lib/persistent-volume-claim-v1';
 import { BackupPolicy } from '../../constructs/backup-policy';
 import { PostgresBackup, SqliteBackup } from '../../constructs/engine-backups';
-import { PolicyValidationError } from '../../policy/errors';
+import { PolicyValidationError } from '../../policy/values/errors';
 import { samplePolicy } from '../support/policies';
 import { buildExample } from '../../examples/add-service';
 
@@ -172,7 +172,7 @@ describe('volumes and scripts', () => {
       'maria-backup-scripts': ['backup-lib.sh', 'mysql-backup.sh'],
       'pg-backup-scripts': ['backup-lib.sh', 'postgres-backup.sh'],
       'vault-backup-scripts': ['backup-lib.sh', 'vault-backup.sh'],
-      'vw-backup-scripts': ['backup-lib.sh', 'sqlite-backup.sh', 'sqlite-integrity-check.sh'],
+      'vw-backup-scripts': ['backup-lib.sh', 'sqlite-backup.sh', 'sqlite-integrity-check.sh', 'sqlite-lib.sh'],
     });
     expect(synth).toHaveResourceWithProperties(ConfigMapV1, { metadata: objectContaining({ name: 'pg-backup-scripts', namespace: 'dbaas' }) });
   });

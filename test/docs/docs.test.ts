@@ -1,7 +1,10 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generatedFiles } from '../../policy/generated-files';
-import { packageRoot } from '../../policy/scripts';
+import { generatedFiles as renderGenerated } from '../../policy/render/generated-files';
+import { planPolicy } from '../../policy/plan/plan';
+
+const generatedFiles = (policy: unknown) => renderGenerated(planPolicy(policy));
+import { packageRoot } from '../../policy/io/scripts';
 import { homelabPolicy } from '../../stacks/homelab-policy';
 import { synthStack } from '../support/synth';
 

@@ -3,10 +3,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { lintPolicy, pvcCoverage } from '../../policy/lint';
-import { parsePolicy, planPolicy } from '../../policy/plan';
-import { reviewPolicies } from '../../policy/review';
-import { packageRoot } from '../../policy/scripts';
+import { lintPlan } from '../../policy/checks/lint';
+import { pvcCoverage } from '../../policy/checks/coverage';
+import { planPolicy } from '../../policy/plan/plan';
+import { reviewPlans } from '../../policy/checks/review';
+import { packageRoot } from '../../policy/io/scripts';
 import { homelabPolicy } from '../../stacks/homelab-policy';
 
 const root = packageRoot();
@@ -18,8 +19,7 @@ function homelabWith(edit: (p: any) => void): any {
 }
 
 function lint(input: unknown) {
-  const policy = parsePolicy(input);
-  return lintPolicy(policy, planPolicy(policy)).map((f) => `${f.path}: ${f.message}`);
+  return lintPlan(planPolicy(input)).map((f) => `${f.path}: ${f.message}`);
 }
 
 describe('lint', () => {
@@ -41,7 +41,7 @@ describe('lint', () => {
   });
 
   test('the PVC coverage report names every PVC nothing covers and nothing excludes', () => {
-    const policy = parsePolicy(homelabPolicy);
+    const plan = planPolicy(homelabPolicy);
     const pvcs = {
       items: [
         { metadata: { name: 'data-postgresql-0', namespace: 'dbaas' }, spec: { storageClassName: 'proxmox-lvm' } },
@@ -51,7 +51,7 @@ describe('lint', () => {
         { metadata: { name: 'scratch', namespace: 'ci' }, spec: { storageClassName: 'local-path' } },
       ],
     };
-    const rows = pvcCoverage(policy, planPolicy(policy), pvcs, { lvm: ['proxmox-lvm'], nfs: ['nfs-proxmox'] });
+    const rows = pvcCoverage(plan, pvcs, { lvm: ['proxmox-lvm'], nfs: ['nfs-proxmox'] });
     expect(rows.map((r) => [r.pvc, r.covered.length > 0 ? 'covered' : r.excludedBy ? 'excluded' : 'GAP'])).toEqual([
       ['ci/scratch', 'GAP'],
       ['dbaas/data-postgresql-0', 'covered'],
@@ -78,11 +78,11 @@ describe('lint', () => {
 });
 
 describe('plan review', () => {
-  const base = parsePolicy(homelabPolicy);
-  const review = (edit: (p: any) => void) => reviewPolicies(base, parsePolicy(homelabWith(edit)), 'main');
+  const base = planPolicy(homelabPolicy);
+  const review = (edit: (p: any) => void) => reviewPlans(base, planPolicy(homelabWith(edit)), 'main');
 
   test('no change says so', () => {
-    expect(reviewPolicies(base, base, 'main')).toContain('No change to what is protected');
+    expect(reviewPlans(base, base, 'main')).toContain('No change to what is protected');
   });
 
   test('shorter retention is flagged risky, in words', () => {

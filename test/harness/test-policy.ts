@@ -5,7 +5,7 @@
  * them to the loopback test servers.
  */
 import { homelabPolicy } from '../../stacks/homelab-policy';
-import type { BackupPolicyInput } from '../../policy/schema';
+import type { BackupPolicyInput } from '../../policy/parse/policy-schema';
 import { synthStack } from '../support/synth';
 import type { TestCluster } from './cronjob-harness';
 

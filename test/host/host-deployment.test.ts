@@ -9,10 +9,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parsePolicy } from '../../policy/plan';
-import { planHost } from '../../policy/host-plan';
+import { planPolicy } from '../../policy/plan/plan';
 import { renderHostBundle } from '../../policy/render/host-bundle';
-import { readScript } from '../../policy/scripts';
+import { readScript } from '../../policy/io/scripts';
 import { Testing } from 'cdktf';
 import { BackupStack } from '../../stacks/backup-stack';
 import { homelabPolicy } from '../../stacks/homelab-policy';
@@ -20,7 +19,7 @@ import { samplePolicy } from '../support/policies';
 import { strings, synthStack } from '../support/synth';
 
 const stack = synthStack(homelabPolicy);
-const bundle = renderHostBundle(planHost(parsePolicy(homelabPolicy))!, readScript);
+const bundle = renderHostBundle(planPolicy(homelabPolicy).host!, readScript);
 const sha = (text: string) => createHash('sha256').update(text).digest('hex');
 const nullResources = (s: any) => Object.values<any>(s.resource?.null_resource ?? {});
 

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { cronJob, runJob, startPod, TestCluster } from '../harness/cronjob-harness';
 import { HOST, SECRETS, testCluster } from '../harness/test-policy';
-import { scriptsDir } from '../../policy/scripts';
+import { scriptsDir } from '../../policy/io/scripts';
 
 let cluster: TestCluster;
 const dirs: string[] = [];

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { packageRoot, scriptsDir } from '../../policy/scripts';
+import { packageRoot, scriptsDir } from '../../policy/io/scripts';
 
 /**
  * The escape hatch from archived CDKTF: `cdktf synth --hcl` writes plain Terraform HCL. Script

@@ -1,0 +1,34 @@
+import { readFileSync } from 'node:fs';
+import { planPolicy } from '../../policy/plan/plan';
+import { lintPlan } from '../../policy/checks/lint';
+import { pvcCoverage } from '../../policy/checks/coverage';
+import { loadPolicy, noMoreArguments, option, options, type Command } from '../args';
+
+/** lint [--policy FILE] [--pvcs FILE] [--lvm-class NAME]... [--nfs-class NAME]... */
+export const lint: Command = (args, { out, err }) => {
+  const policyFile = option(args, '--policy');
+  const pvcsFile = option(args, '--pvcs');
+  const lvm = options(args, '--lvm-class');
+  const nfs = options(args, '--nfs-class');
+  noMoreArguments(args);
+  const plan = planPolicy(loadPolicy(policyFile));
+  const findings = lintPlan(plan);
+  for (const f of findings) err(`${f.path}: ${f.message}`);
+  let gaps = 0;
+  if (pvcsFile) {
+    const rows = pvcCoverage(plan, JSON.parse(readFileSync(pvcsFile, 'utf8')), { lvm: lvm.length > 0 ? lvm : ['proxmox-lvm'], nfs });
+    out('| PVC | storage class | covered by |');
+    out('|---|---|---|');
+    for (const row of rows) {
+      const by = row.covered.length > 0 ? row.covered.join(', ') : row.excludedBy ? `nothing: excluded by ${row.excludedBy}` : '**nothing (not covered, not excluded)**';
+      out(`| ${row.pvc} | ${row.storageClass || '(none)'} | ${by} |`);
+      if (row.covered.length === 0 && !row.excludedBy) {
+        gaps += 1;
+        err(`pvcs.${row.pvc}: no layer covers this PVC and no exclusion names it`);
+      }
+    }
+  }
+  const problems = findings.length + gaps;
+  (problems > 0 ? err : out)(`${problems} finding${problems === 1 ? '' : 's'}`);
+  return problems > 0 ? 1 : 0;
+};

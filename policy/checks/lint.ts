@@ -1,0 +1,93 @@
+import { Duration } from '../values/duration';
+import type { BackupPlan, PlannedJob, PlannedService } from '../plan/plan';
+
+/**
+ * Checks of a valid policy against good practice: each finding names the field path, what is
+ * wrong and what would fix it. Unlike schema errors these are judgements of a working policy,
+ * so they are reported by `backup-policy lint`, not by parsing.
+ */
+export interface Finding {
+  path: string;
+  message: string;
+}
+
+/** Two jobs against one server starting closer than this share its I/O and locks. */
+export const SAME_WINDOW = Duration.minutes(15);
+
+function checkRpo(service: PlannedService): Finding[] {
+  const rpo = service.rpo;
+  if (!rpo) return [];
+  return service.jobs
+    .filter((job) => job.retention && job.schedule.longestGap.totalSeconds > rpo.totalSeconds)
+    .map((job) => ({
+      path: `services.${service.id}.rpo`,
+      message: `the ${job.kind} job can leave ${job.schedule.longestGap.toHuman()} between runs ("${job.schedule.source}"), more than the declared RPO of ${rpo.toHuman()}; schedule it at least every ${rpo.toHuman()}`,
+    }));
+}
+
+function checkRetention(service: PlannedService): Finding[] {
+  return service.jobs
+    .filter((job): job is PlannedJob & { retention: NonNullable<PlannedJob['retention']> } => job.retention !== undefined)
+    .filter((job) => Math.max(job.retention.keepLast, Math.floor(job.retention.keepWithin.totalSeconds / job.schedule.longestGap.totalSeconds)) < 2)
+    .map((job) => ({
+      path: `services.${service.id}.retention`,
+      message: `keeps fewer than two runs of the ${job.kind} job (keepWithin ${job.retention.keepWithin.toHuman()}, keepLast ${job.retention.keepLast}, runs up to ${job.schedule.longestGap.toHuman()} apart): one bad run leaves nothing to fall back on; keep at least 2`,
+    }));
+}
+
+function checkOverlaps(plan: BackupPlan): Finding[] {
+  const jobs = plan.services.flatMap((service) => service.jobs.map((job) => ({ service, job, target: service.target })));
+  const findings: Finding[] = [];
+  // One reference week covers every weekly pattern; monthly ones are checked on their week.
+  const from = new Date('2026-01-05T00:00:00Z');
+  const to = new Date(from.getTime() + 7 * 86400_000);
+  jobs.forEach((a, i) =>
+    jobs.slice(i + 1).forEach((b) => {
+      if (a.target !== b.target) return;
+      const runsB = b.job.schedule.runsBetween(from, to, plan.timeZone).map((d) => d.getTime());
+      const clash = a.job.schedule.runsBetween(from, to, plan.timeZone).find((ra) => runsB.some((rb) => Math.abs(rb - ra.getTime()) < SAME_WINDOW.totalSeconds * 1000));
+      if (clash) {
+        findings.push({
+          path: `services.${b.service.id}`,
+          message: `${a.job.name} and ${b.job.name} both hit ${a.target} within ${SAME_WINDOW.toHuman()} (e.g. ${clash.toISOString()}); move one of them at least ${SAME_WINDOW.toHuman()} apart`,
+        });
+      }
+    }),
+  );
+  return findings;
+}
+
+function checkCopies(service: PlannedService, plan: BackupPlan): Finding[] {
+  const layers = service.protection.map((p) => p.layer);
+  const findings: Finding[] = [];
+  // Snapshots share the thin pool with the data. Dumps land on the NFS server, which is the same
+  // machine (and, in the spec's homelab, the same disk) when the host section names it.
+  const dumpsOnSameHost = plan.host !== undefined && plan.host.address === plan.nfsServer;
+  const outside = layers.filter((l) => l === 'file' || l === 'offsite' || (l === 'dump' && !dumpsOnSameHost));
+  if (outside.length === 0) {
+    findings.push({ path: `services.${service.id}`, message: `no copy outside its own disk: its ${layers.join(' and ')} copies live on the host that holds the data (${plan.nfsServer}); add a file backup or an offsite copy` });
+  }
+  if (service.critical && !layers.includes('offsite')) {
+    findings.push({ path: `services.${service.id}`, message: 'marked critical but has no offsite copy: put its backup directory under one of host.offsite.sources, or declare the host offsite sync' });
+  }
+  return findings;
+}
+
+function checkHost(plan: BackupPlan): Finding[] {
+  const host = plan.host;
+  const snapshots = host?.jobs.find((j) => j.name === 'lvm-pvc-snapshot');
+  if (!host || !snapshots) return [];
+  const schedule = snapshots.schedule;
+  const retention = host.snapshots.retention;
+  return retention.totalSeconds < 2 * schedule.longestGap.totalSeconds
+    ? [{ path: 'host.snapshots.retention', message: `keeps snapshots ${retention.toHuman()} while they are taken up to ${schedule.longestGap.toHuman()} apart: fewer than two remain; keep at least ${schedule.longestGap.times(2).toHuman()}` }]
+    : [];
+}
+
+export function lintPlan(plan: BackupPlan): Finding[] {
+  return [
+    ...plan.services.flatMap((service) => [...checkRpo(service), ...checkRetention(service), ...checkCopies(service, plan)]),
+    ...checkOverlaps(plan),
+    ...checkHost(plan),
+  ];
+}

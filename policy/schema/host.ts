@@ -1,0 +1,170 @@
+import { z } from 'zod';
+import { isWithin, overlaps } from '../values/path';
+import {
+  absolutePathSchema,
+  countSchema,
+  dnsLabel,
+  durationSchema,
+  hostSchema,
+  portSchema,
+  ratioSchema,
+  retentionSchema,
+  scheduleSchema,
+  show,
+  timeZoneSchema,
+  urlSchema,
+} from './fields';
+
+// --- The Proxmox host (layers 1-3 of the spec): LVM thin snapshots, file backup, offsite sync ---
+
+/** LVM's own rule for VG and LV names; anything else is refused by lvcreate anyway. */
+const LVM_NAME = /^[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}$/;
+const lvmName = (what: string) =>
+  z
+    .string({ error: (iss) => `expected ${what}, received ${show(iss.input)}` })
+    .refine((text) => LVM_NAME.test(text) && text !== '.' && text !== '..', {
+      error: (iss) => `${what} is not an LVM name, received ${show(iss.input)}, allowed: letters, digits and + _ . -, not starting with "-", at most 127 characters`,
+    });
+
+/** A shell glob over LV names: LVM name characters plus * and ?, so it can be matched unquoted-safe. */
+const lvPatternSchema = z
+  .string({ error: (iss) => `expected an LV name pattern, received ${show(iss.input)}` })
+  .refine((text) => /^[A-Za-z0-9+_.*?-]{1,127}$/.test(text) && /[*?]/.test(text) && !text.startsWith('-'), {
+    error: (iss) => `not an LV name pattern, received ${show(iss.input)}, allowed: LVM name characters with at least one * or ? (e.g. "vm-*-pvc-*")`,
+  });
+
+const sshUserSchema = z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, {
+  error: (iss) => `not a login name, received ${show(iss.input)}, allowed: lowercase letters, digits, "_" and "-", starting with a letter or "_"`,
+});
+
+const percentSchema = z
+  .number({ error: (iss) => `expected a percentage, received ${show(iss.input)}` })
+  .min(0, { error: (iss) => `percentage out of range, received ${show(iss.input)}, allowed: 0-100` })
+  .max(100, { error: (iss) => `percentage out of range, received ${show(iss.input)}, allowed: 0-100` });
+
+const hostJob = {
+  schedule: scheduleSchema,
+  timeout: durationSchema.optional().meta({ description: 'TimeoutStartSec of the oneshot service; must be shorter than the gap between runs.' }),
+};
+
+export const hostSnapshotsSchema = z.strictObject({
+  volumeGroup: lvmName('volume group name').meta({ description: 'VG of the thin pool holding the PVC LVs ("pve").' }),
+  thinPool: lvmName('thin pool name').meta({ description: 'The thin pool LV ("data").' }),
+  lvPattern: lvPatternSchema.default('vm-*-pvc-*').meta({ description: 'Proxmox CSI names PVC LVs vm-<vmid>-pvc-<uuid>. @default "vm-*-pvc-*"' }),
+  excludeNamespaces: z.array(dnsLabel('namespace')).default([]).meta({ description: 'PVCs in these namespaces get no snapshot and no file backup (high-churn databases with their own dumps).' }),
+  ...hostJob,
+  retention: durationSchema.meta({ description: 'Snapshots older than this are pruned, never the newest per LV, never after a failed snapshot run.' }),
+  minFreePercent: percentSchema.default(15).meta({ description: 'No snapshot is taken while the thin pool has less free space than this: a full thin pool stops every VM on it. @default 15' }),
+});
+
+export const hostFileBackupSchema = z.strictObject({
+  mountPoint: absolutePathSchema.meta({ description: 'The backup disk, mounted by the host (the unit requires the mount).' }),
+  diskFullPercent: percentSchema.default(85).meta({ description: 'BackupDiskFull fires above this usage of the backup disk. @default 85' }),
+  ...hostJob,
+  weeklyGenerations: countSchema('weeklyGenerations', 1, 'must keep at least the current week')
+    .default(4)
+    .meta({ description: 'ISO-week folders kept under pvc-data/ and pfsense/ (hard-linked with --link-dest). @default 4' }),
+  sqlite: z
+    .strictObject({
+      retention: retentionSchema.prefault({ keepWithin: '28d', keepLast: 4 }),
+      minSizeRatio: ratioSchema.default(0.5),
+    })
+    .prefault({})
+    .meta({ description: 'Copies of every SQLite database found in the snapshots, under sqlite-backup/.' }),
+  pfsense: z
+    .strictObject({
+      host: hostSchema,
+      port: portSchema.default(22),
+      user: sshUserSchema.default('root'),
+      identityFile: absolutePathSchema.meta({ description: 'Private key on the Proxmox host (a path, never the key).' }),
+      knownHostsFile: absolutePathSchema.prefault('/root/.ssh/known_hosts').meta({ description: 'Host keys are checked strictly; this file must hold the firewall\'s key.' }),
+      configPath: absolutePathSchema.prefault('/cf/conf/config.xml'),
+      archivePaths: z.array(absolutePathSchema).min(1).prefault(['/cf', '/var/db', '/boot/loader.conf']).meta({ description: 'Archived once per ISO week (the first successful run of the week).' }),
+    })
+    .optional()
+    .meta({ description: 'config.xml every run and a full archive weekly, both over SSH.' }),
+  pveConfig: z
+    .strictObject({ paths: z.array(absolutePathSchema).min(1).prefault(['/etc/pve', '/usr/local/bin', '/etc/systemd/system']) })
+    .prefault({})
+    .meta({ description: 'Copied to pve-config/ every run (one copy, replaced only when complete).' }),
+});
+
+export const hostOffsiteSchema = z.strictObject({
+  nas: z.strictObject({
+    host: hostSchema,
+    user: sshUserSchema.default('root'),
+    port: portSchema.default(22),
+    identityFile: absolutePathSchema.meta({ description: 'Private key on the Proxmox host (a path, never the key).' }),
+    knownHostsFile: absolutePathSchema.prefault('/root/.ssh/known_hosts'),
+  }),
+  ...hostJob,
+  backupDiskTarget: absolutePathSchema.meta({ description: 'Step 1: where the backup disk is mirrored on the NAS (hard links preserved).' }),
+  sources: z
+    .array(z.strictObject({ path: absolutePathSchema, target: absolutePathSchema }))
+    .min(1, { error: 'no NFS tree declared, received an empty list, allowed: at least one { path, target }' })
+    .meta({ description: 'Step 2: NFS trees synced from the change log, each to its own NAS folder.' }),
+  changeLog: absolutePathSchema.meta({ description: 'Written by nfs-change-tracker, rotated under a lock by the sync.' }),
+  fullSync: z
+    .enum(['first-sunday', 'never'])
+    .default('first-sunday')
+    .meta({ description: 'When the --delete pass runs besides an overflowed or missing change log. @default "first-sunday"' }),
+});
+
+export const hostSectionSchema = z
+  .strictObject({
+    name: dnsLabel('host name').meta({ description: 'Names the host in docs and metrics ("pve").' }),
+    address: hostSchema.meta({ description: 'Where the host is reached over SSH for deployment (the connection itself comes from Terraform variables).' }),
+    timeZone: timeZoneSchema.optional().meta({ description: 'Zone of the OnCalendar schedules. @default the policy timeZone' }),
+    pushgateway: z.strictObject({ url: urlSchema }).meta({ description: 'The Pushgateway as the host reaches it (a NodePort, not the cluster DNS name).' }),
+    kubeconfig: absolutePathSchema.prefault('/root/.kube/config').meta({ description: 'kubectl config on the host: PVC LV -> namespace lookup and workload scaling on restore.' }),
+    installDir: absolutePathSchema.prefault('/usr/local/lib/backup-policy'),
+    randomizedDelay: durationSchema.prefault('5m').meta({ description: 'RandomizedDelaySec of every timer. @default "5m"' }),
+    snapshots: hostSnapshotsSchema,
+    fileBackup: hostFileBackupSchema,
+    offsite: hostOffsiteSchema,
+  })
+  .superRefine((host, ctx) => {
+    const at = (...path: (string | number)[]) => ({ code: 'custom' as const, path });
+    const delay = host.randomizedDelay;
+    for (const section of ['snapshots', 'fileBackup', 'offsite'] as const) {
+      const schedule = host[section].schedule;
+      try {
+        schedule.toOnCalendar();
+      } catch (error) {
+        ctx.addIssue({ ...at(section, 'schedule'), input: schedule.source, message: `${(error as Error).message}, received ${show(schedule.source)}, allowed: a schedule restricting day of month or day of week, not both` });
+      }
+      const timeout = host[section].timeout;
+      if (timeout && timeout.totalSeconds >= schedule.shortestGap.totalSeconds) {
+        ctx.addIssue({ ...at(section, 'timeout'), input: timeout.toString(), message: `the service timeout is not shorter than the gap between runs, so a hung run would skip the next; received ${timeout.toString()}, allowed: less than ${schedule.shortestGap.toString()}` });
+      }
+      if (delay.totalSeconds * 2 > schedule.shortestGap.totalSeconds) {
+        ctx.addIssue({ ...at('randomizedDelay'), input: delay.toString(), message: `the randomized delay would move ${section} runs by more than half the gap between them; received ${delay.toString()}, allowed: at most ${schedule.shortestGap.times(0.5).toString()}` });
+      }
+    }
+    const sources = host.offsite.sources;
+    sources.forEach((source, i) => {
+      sources.forEach((other, j) => {
+        if (i < j && overlaps(source.path, other.path)) {
+          ctx.addIssue({ ...at('offsite', 'sources', j, 'path'), input: other.path, message: `NFS trees overlap, received ${show(other.path)} and ${show(source.path)}, allowed: trees that do not contain each other (a path would be synced twice)` });
+        }
+        if (i < j && overlaps(source.target, other.target)) {
+          ctx.addIssue({ ...at('offsite', 'sources', j, 'target'), input: other.target, message: `NAS targets overlap, received ${show(other.target)} and ${show(source.target)}, allowed: separate folders (one tree's --delete pass would remove the other's files)` });
+        }
+      });
+      if (isWithin(host.offsite.changeLog, source.path)) {
+        ctx.addIssue({ ...at('offsite', 'changeLog'), input: host.offsite.changeLog, message: `the change log is inside a watched tree, received ${show(host.offsite.changeLog)} under ${show(source.path)}, allowed: a path outside every source (each write to it would log itself)` });
+      }
+      if (overlaps(host.fileBackup.mountPoint, source.path)) {
+        ctx.addIssue({ ...at('offsite', 'sources', i, 'path'), input: source.path, message: `an NFS tree overlaps the backup disk, received ${show(source.path)} and mount point ${show(host.fileBackup.mountPoint)}, allowed: separate trees (step 1 already mirrors the backup disk)` });
+      }
+      if (overlaps(source.target, host.offsite.backupDiskTarget)) {
+        ctx.addIssue({ ...at('offsite', 'sources', i, 'target'), input: source.target, message: `NAS targets overlap, received ${show(source.target)} and backupDiskTarget ${show(host.offsite.backupDiskTarget)}, allowed: separate folders (one --delete pass would remove the other's files)` });
+      }
+    });
+  })
+  .meta({ description: 'The Proxmox host: LVM thin snapshots, daily file backup, offsite sync. Rendered to scripts and systemd units.' });
+
+
+export type HostInput = z.input<typeof hostSectionSchema>;
+/** The parsed host section: values, normalized paths, canonical zone. */
+export type HostDeclaration = z.output<typeof hostSectionSchema>;

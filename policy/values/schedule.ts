@@ -1,0 +1,201 @@
+import { CronExpressionParser } from 'cron-parser';
+import cronstrue from 'cronstrue';
+import { Duration } from './duration';
+
+const DAY_NAMES = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'];
+const SYSTEMD_DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+
+export const SCHEDULE_SYNTAX =
+  'a 5-field cron expression ("15 0 * * *") or a shorthand: "hourly", "daily", "daily at 00:15", ' +
+  '"weekly", "weekly on sunday at 01:00", "monthly", "every 6h", "every 30m"';
+
+/**
+ * How far to look for gaps. A pattern restricted by no day field repeats daily, one restricted
+ * by weekday only repeats weekly; two periods of runs show every gap. Anything touching day of
+ * month or month needs two years (a yearly job has exactly one gap). The cap bounds the work
+ * for minute-level patterns inside a long window.
+ */
+const DAY_MS = 86400 * 1000;
+const GAP_MAX_RUNS = 20000;
+/** A fixed origin keeps the computed gaps deterministic: plans must not depend on the clock. */
+const GAP_ORIGIN = new Date('2025-01-01T00:00:00Z');
+const parseCache = new Map<string, Schedule | string>();
+/** Parsing the same cron twice gives the same gaps; policies repeat a handful of schedules. */
+const gapCache = new Map<string, number[]>();
+
+function twoDigits(n: number): string {
+  return String(n).padStart(2, '0');
+}
+
+/** Turns the readable shorthands into cron; returns undefined for text that is no shorthand. */
+function shorthandToCron(text: string): string | undefined {
+  const t = text.trim().toLowerCase().replace(/\s+/g, ' ');
+  const aliases: Record<string, string> = {
+    '@hourly': '0 * * * *',
+    hourly: '0 * * * *',
+    '@daily': '0 0 * * *',
+    '@midnight': '0 0 * * *',
+    daily: '0 0 * * *',
+    '@weekly': '0 0 * * 0',
+    weekly: '0 0 * * 0',
+    '@monthly': '0 0 1 * *',
+    monthly: '0 0 1 * *',
+  };
+  if (aliases[t]) return aliases[t];
+  const time = '(?:at )?([01]?\\d|2[0-3]):([0-5]\\d)';
+  const daily = new RegExp(`^daily ${time}$`).exec(t);
+  if (daily) return `${Number(daily[2])} ${Number(daily[1])} * * *`;
+  const weekly = new RegExp(`^weekly (?:on )?(${DAY_NAMES.join('|')})(?: ${time})?$`).exec(t);
+  if (weekly) {
+    const [hour, minute] = weekly[2] === undefined ? [0, 0] : [Number(weekly[2]), Number(weekly[3])];
+    return `${minute} ${hour} * * ${DAY_NAMES.indexOf(weekly[1])}`;
+  }
+  const every = /^every (\d+) ?(h|hours?|m|min|minutes?)$/.exec(t);
+  if (every) {
+    const n = Number(every[1]);
+    const hours = every[2].startsWith('h');
+    if (hours && n >= 1 && n <= 23) return `0 */${n} * * *`;
+    if (hours && n === 24) return '0 0 * * *';
+    if (!hours && n >= 1 && n <= 59) return `*/${n} * * * *`;
+    return undefined;
+  }
+  return undefined;
+}
+
+/**
+ * When a job runs. Accepts cron or shorthands, renders both a Kubernetes cron string and a
+ * systemd OnCalendar, and knows the longest gap between two runs, which is what staleness
+ * alerts and RPO checks need (a "daily" job's RPO is its longest gap, not "1 day" by name).
+ */
+export class Schedule {
+  static parse(text: string): Schedule {
+    const result = Schedule.tryParse(text);
+    if (typeof result === 'string') throw new Error(`invalid schedule "${text}": ${result}`);
+    return result;
+  }
+
+  /**
+   * The schedule, or a sentence saying what is wrong (for the schema's error messages). Results
+   * are cached by text: a schedule is immutable, and validation and planning ask for the same
+   * text several times per job (cron parsing was the largest cost of a 1,000-service synth).
+   */
+  static tryParse(text: string): Schedule | string {
+    const cached = parseCache.get(text);
+    if (cached !== undefined) return cached;
+    const result = Schedule.parseUncached(text);
+    parseCache.set(text, result);
+    return result;
+  }
+
+  private static parseUncached(text: string): Schedule | string {
+    const shorthand = shorthandToCron(text);
+    if (shorthand === undefined && /^@?[a-z]/i.test(text.trim())) {
+      return 'not a recognized shorthand (times are 00:00-23:59, days are full English names, every takes 1-24 hours or 1-59 minutes)';
+    }
+    const cron = shorthand ?? text.trim().replace(/\s+/g, ' ');
+    const fieldCount = cron.split(' ').length;
+    if (fieldCount !== 5) {
+      return `expected 5 cron fields (minute hour day-of-month month day-of-week) or a shorthand, got ${fieldCount} field${fieldCount === 1 ? '' : 's'}`;
+    }
+    // cron-parser understands L, W, # and ?, but the Kubernetes CronJob controller (robfig/cron)
+    // and systemd do not: "0 0 L * *" rendered OnCalendar=*-*-NaN and "5#3" ran every Friday.
+    const unsupported = /[LW#?]/i.exec(cron.replace(/\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|sun|mon|tue|wed|thu|fri|sat)\b/gi, ''));
+    if (unsupported) {
+      return `uses "${unsupported[0]}", which Kubernetes CronJobs and systemd timers cannot express (allowed in each field: numbers, names, *, lists with ",", ranges with "-" and steps with "/")`;
+    }
+    try {
+      CronExpressionParser.parse(cron, { tz: 'UTC' });
+    } catch (error) {
+      return `not a valid cron expression (${(error as Error).message})`;
+    }
+    return new Schedule(text.trim(), cron);
+  }
+
+  static daily(hour = 0, minute = 0): Schedule {
+    return Schedule.parse(`daily at ${twoDigits(hour)}:${twoDigits(minute)}`);
+  }
+
+  readonly longestGap: Duration;
+  readonly shortestGap: Duration;
+
+  private constructor(
+    /** What the policy author wrote. */
+    readonly source: string,
+    /** The 5-field cron form, as Kubernetes CronJobs take it. */
+    readonly cron: string,
+  ) {
+    const gaps = Schedule.gapsSeconds(cron);
+    this.longestGap = Duration.seconds(Math.max(...gaps));
+    this.shortestGap = Duration.seconds(Math.min(...gaps));
+  }
+
+  /**
+   * Gaps are measured in UTC so that they are the nominal ones (daily = 24 h): a DST change makes
+   * one real gap an hour longer, which the staleness grace absorbs.
+   */
+  private static gapsSeconds(cron: string): number[] {
+    const cached = gapCache.get(cron);
+    if (cached) return cached;
+    const expression = CronExpressionParser.parse(cron, { currentDate: GAP_ORIGIN, tz: 'UTC' });
+    const f = expression.fields;
+    const windowDays = !f.dayOfMonth.isWildcard || !f.month.isWildcard ? 731 : !f.dayOfWeek.isWildcard ? 15 : 2;
+    const end = GAP_ORIGIN.getTime() + windowDays * DAY_MS;
+    const gaps: number[] = [];
+    let previous = expression.next().getTime();
+    for (let i = 0; i < GAP_MAX_RUNS; i++) {
+      const next = expression.next().getTime();
+      gaps.push((next - previous) / 1000);
+      previous = next;
+      if (next > end) break;
+    }
+    gapCache.set(cron, gaps);
+    return gaps;
+  }
+
+  /** Words for people, from cronstrue: "At 00:15", "At 01:00, only on Sunday". */
+  toHuman(): string {
+    return cronstrue.toString(this.cron, { use24HourTimeFormat: true, verbose: false });
+  }
+
+  private fields() {
+    return CronExpressionParser.parse(this.cron, { tz: 'UTC' }).fields;
+  }
+
+  /**
+   * systemd OnCalendar form. Cron ORs day-of-month and day-of-week when both are restricted,
+   * systemd ANDs them, so such a schedule cannot be rendered faithfully and is refused.
+   */
+  toOnCalendar(): string {
+    const f = this.fields();
+    if (!f.dayOfMonth.isWildcard && !f.dayOfWeek.isWildcard) {
+      throw new Error(
+        `schedule "${this.source}" restricts both day of month and day of week; cron runs on either, systemd only on both, so it has no OnCalendar equivalent`,
+      );
+    }
+    const list = (values: readonly (number | string)[]) => values.map((v) => twoDigits(Number(v))).join(',');
+    const days = f.dayOfWeek.isWildcard
+      ? ''
+      : `${[...new Set(f.dayOfWeek.values.map((d) => SYSTEMD_DAYS[Number(d) % 7]))].join(',')} `;
+    const month = f.month.isWildcard ? '*' : list(f.month.values);
+    const dayOfMonth = f.dayOfMonth.isWildcard ? '*' : list(f.dayOfMonth.values);
+    const hour = f.hour.isWildcard ? '*' : list(f.hour.values);
+    const minute = f.minute.isWildcard ? '*' : list(f.minute.values);
+    return `${days}*-${month}-${dayOfMonth} ${hour}:${minute}:00`;
+  }
+
+  /** The runs in [from, to), in the given IANA time zone (for timelines and tests). */
+  runsBetween(from: Date, to: Date, timeZone: string): Date[] {
+    const expression = CronExpressionParser.parse(this.cron, {
+      currentDate: new Date(from.getTime() - 1),
+      endDate: to,
+      tz: timeZone,
+    });
+    const runs: Date[] = [];
+    while (expression.hasNext()) {
+      const next = new Date(expression.next().getTime());
+      if (next.getTime() >= to.getTime()) break;
+      runs.push(next);
+    }
+    return runs;
+  }
+}
