@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ForgeApi, ForgeFlavor } from './forge-api';
+import { run } from '../support/servers';
 import { JobRun, REPO_ROOT, runJob } from './step-runner';
 
 const FAKES = path.join(__dirname, 'fakes');
@@ -301,5 +302,21 @@ describe.each<ForgeFlavor>(['github', 'forgejo'])('plan-review workflow on %s', 
     expect(post.stderr).toMatch(/sticky-comment: GET http:\/\/127\.0\.0\.1:\d+.*\/comments\?per_page=100 answered 401/);
     expect(post.stderr).not.toContain(TOKEN);
     expect(job.notRun).toEqual(['Fail when lint or the review failed']);
+  });
+});
+
+describe('the lint step with the real CLI', () => {
+  test('`npx --no-install backup-policy lint` resolves this package, and the step keeps all it prints and its status', async () => {
+    const runnerTemp = fs.mkdtempSync('/tmp/bp-wf-real-');
+    temps.push(runnerTemp);
+    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: runnerTemp, RUNNER_TEMP: runnerTemp };
+    const direct = await run(process.execPath, [path.join(REPO_ROOT, 'bin', 'backup-policy.js'), 'lint'], { cwd: REPO_ROOT, env });
+    const step = await run('bash', ['--noprofile', '--norc', '-eo', 'pipefail', '.github/scripts/plan-review-lint.sh'], { cwd: REPO_ROOT, env });
+    expect(step.code).toBe(0);
+    const captured = fs.readFileSync(path.join(runnerTemp, 'plan-review', 'lint.txt'), 'utf8');
+    const printed = (direct.stdout + direct.stderr).split('\n').filter(Boolean);
+    expect(printed.length).toBeGreaterThan(0);
+    for (const line of printed) expect(captured).toContain(line);
+    expect(fs.readFileSync(path.join(runnerTemp, 'plan-review', 'lint.status'), 'utf8')).toBe(`${direct.code}\n`);
   });
 });
