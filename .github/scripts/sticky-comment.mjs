@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Posts a file as the pull request's one plan-review comment: the first push creates it, every
 // later push edits it in place, so the review never piles up as one comment per push. The comment
-// is found again by a hidden marker on its first line.
+// is found again by a hidden marker on its first line, and by its author: anyone can post a comment
+// that starts with the marker, and editing theirs would put the review under their name, where
+// they could change it afterwards.
 //
 // Usage: node sticky-comment.mjs BODY_FILE
 // Env: GITHUB_API_URL, GITHUB_REPOSITORY (owner/name), PR_NUMBER, GITHUB_TOKEN.
@@ -14,6 +16,9 @@
 //   - Listing differs: GitHub pages it (per_page at most 100, the next page in a `Link: rel="next"`
 //     header); Forgejo ignores per_page and returns every comment at once without a Link header.
 //     Following Link until there is none handles both.
+//   - The author: GitHub's GITHUB_TOKEN comments as the app user github-actions[bot]; Forgejo's
+//     automatic token as its built-in Actions user, whose id is -2 (login forgejo-actions, or
+//     gitea-actions on Gitea).
 //   - The token goes in `Authorization: token ...`, which both accept. It is read from the
 //     environment and sent only in that header: never on a command line, never printed.
 // Written in Node rather than curl because the runner's node is always there (setup-node) while jq
@@ -70,12 +75,16 @@ async function call(method, url, token, body) {
   return response;
 }
 
+function postedByWorkflow(user) {
+  return user?.login === 'github-actions[bot]' || user?.id === -2;
+}
+
 /** The answer's JSON; Forgejo may answer an edit with 204 and no body. */
 async function json(response) {
   return response.status === 204 ? {} : response.json();
 }
 
-/** The id of the oldest comment that starts with the marker, going through every page. */
+/** The id of the workflow's oldest comment that starts with the marker, going through every page. */
 async function findComment(api, repo, pr, token) {
   let url = `${api}/repos/${repo}/issues/${pr}/comments?per_page=100`;
   for (let page = 0; url !== undefined; page += 1) {
@@ -83,7 +92,7 @@ async function findComment(api, repo, pr, token) {
     const response = await call('GET', url, token);
     const comments = await response.json();
     if (!Array.isArray(comments)) throw new Error(`GET ${url} did not answer with a list of comments`);
-    const ours = comments.find((c) => typeof c.body === 'string' && c.body.startsWith(MARKER));
+    const ours = comments.find((c) => typeof c.body === 'string' && c.body.startsWith(MARKER) && postedByWorkflow(c.user));
     if (ours) return ours.id;
     url = nextPageUrl(response.headers.get('link'));
   }

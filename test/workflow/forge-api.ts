@@ -8,6 +8,8 @@
  *     with an absolute URL in `Link: <...>; rel="next", <...>; rel="last"`. Forgejo's list of an
  *     issue's comments is not paged: it ignores `per_page`/`page` and answers with every comment,
  *     with an `X-Total-Count` header and no Link.
+ *   - The workflow's automatic token comments as github-actions[bot] (a Bot) on GitHub, and as the
+ *     built-in Actions user (id -2, login forgejo-actions) on Forgejo.
  *   - Both: POST answers 201 with the comment, PATCH of repos/O/R/issues/comments/ID answers 200
  *     with it; a wrong token is 401; GitHub refuses a body over 65,536 characters (422).
  * Every request is recorded (method, path, query, Authorization header, JSON body) for assertions.
@@ -21,9 +23,15 @@ export interface ForgeComment {
   id: number;
   body: string;
   html_url: string;
-  user: { login: string };
+  user: ForgeUser;
   created_at: string;
   updated_at: string;
+}
+
+export interface ForgeUser {
+  id: number;
+  login: string;
+  type?: 'User' | 'Bot';
 }
 
 export interface RecordedRequest {
@@ -74,8 +82,13 @@ export class ForgeApi {
   }
 
   /** Comments written by others before the run, e.g. a long discussion that spans pages. */
-  seed(issue: number, bodies: string[], login = 'someone'): ForgeComment[] {
-    return bodies.map((body) => this.add(issue, body, login));
+  seed(issue: number, bodies: string[], user: ForgeUser | 'workflow' = { id: 7, login: 'someone', type: 'User' }): ForgeComment[] {
+    return bodies.map((body) => this.add(issue, body, user === 'workflow' ? this.workflowUser() : user));
+  }
+
+  /** The user the workflow's automatic token acts as. */
+  workflowUser(): ForgeUser {
+    return this.flavor === 'github' ? { id: 41898282, login: 'github-actions[bot]', type: 'Bot' } : { id: -2, login: 'forgejo-actions' };
   }
 
   commentsOn(issue: number): ForgeComment[] {
@@ -87,14 +100,14 @@ export class ForgeApi {
     return this.requests.filter((r) => r.method !== 'GET');
   }
 
-  private add(issue: number, body: string, login: string): ForgeComment {
+  private add(issue: number, body: string, user: ForgeUser): ForgeComment {
     const id = this.nextId++;
     const now = new Date().toISOString();
     const comment: ForgeComment = {
       id,
       body,
       html_url: `${this.origin}/${this.repository}/pull/${issue}#issuecomment-${id}`,
-      user: { login },
+      user: this.flavor === 'github' ? user : { id: user.id, login: user.login },
       created_at: now,
       updated_at: now,
     };
@@ -134,7 +147,7 @@ export class ForgeApi {
       const text = (body as { body?: unknown } | undefined)?.body;
       if (typeof text !== 'string') return send(422, { message: 'Validation Failed: body is missing' });
       if (this.flavor === 'github' && text.length > GITHUB_MAX_BODY) return send(422, { message: 'Validation Failed: body is too long (maximum is 65536 characters)' });
-      return send(201, this.add(Number(list[1]), text, 'github-actions[bot]'));
+      return send(201, this.add(Number(list[1]), text, this.workflowUser()));
     }
     if (edit && req.method === 'PATCH') {
       const text = (body as { body?: unknown } | undefined)?.body;

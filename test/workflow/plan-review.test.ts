@@ -85,11 +85,13 @@ async function runWorkflow(api: ForgeApi, s: Scenario): Promise<Outcome> {
   return { job, npxCalls: (read('calls') ?? '').split('\n').filter(Boolean), diffSeen: read('diff.seen'), runnerTemp };
 }
 
+/** The bodies of the workflow's own marked comments on the pull request. */
 function ours(api: ForgeApi): string[] {
+  const workflowUser = api.workflowUser();
   return api
     .commentsOn(PR)
-    .map((c) => c.body)
-    .filter((b) => b.startsWith(MARKER));
+    .filter((c) => c.user.id === workflowUser.id && c.body.startsWith(MARKER))
+    .map((c) => c.body);
 }
 
 function allOutput(job: JobRun): string {
@@ -156,7 +158,7 @@ describe.each<ForgeFlavor>(['github', 'forgejo'])('plan-review workflow on %s', 
   test('a second push updates the comment in place (PATCH), even past the first page of comments', async () => {
     // 150 comments by others: with GitHub's 100 per page, ours ends up on page 2.
     api.seed(PR, Array.from({ length: 150 }, (_, i) => `comment ${i}, quoting ${i === 7 ? 'nothing' : 'the plan'}`));
-    api.seed(PR + 1, [`${MARKER}\nthe plan review of another pull request`], 'github-actions[bot]');
+    api.seed(PR + 1, [`${MARKER}\nthe plan review of another pull request`], 'workflow');
     await runWorkflow(api, { review: review('first push'), headSha: 'aaaa111' });
     const firstId = api.commentsOn(PR).find((c) => c.body.startsWith(MARKER))!.id;
     const readsBefore = api.requests.filter((r) => r.method === 'GET').length;
@@ -183,6 +185,16 @@ describe.each<ForgeFlavor>(['github', 'forgejo'])('plan-review workflow on %s', 
       // Forgejo answers with every comment at once and no Link header.
       expect(reads).toHaveLength(1);
     }
+  });
+
+  test("a marked comment by someone else is left alone: the review is never put under another author's name", async () => {
+    const [planted] = api.seed(PR, [`${MARKER}\n## Backup policy plan review\n\nNo risky changes.`], { id: 99, login: 'pr-author', type: 'User' });
+    await runWorkflow(api, { review: review('### Risky changes: 1') });
+    await runWorkflow(api, { review: review('### Risky changes: 2') });
+    expect(api.commentsOn(PR).find((c) => c.id === planted.id)!.body).toBe(`${MARKER}\n## Backup policy plan review\n\nNo risky changes.`);
+    expect(api.writes().map((r) => r.method)).toEqual(['POST', 'PATCH']);
+    expect(ours(api)).toHaveLength(1);
+    expect(ours(api)[0]).toContain('### Risky changes: 2');
   });
 
   test('without cluster credentials there is no diff and cdktf is never called', async () => {
