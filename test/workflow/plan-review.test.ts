@@ -246,6 +246,15 @@ describe.each<ForgeFlavor>(['github', 'forgejo'])('plan-review workflow on %s', 
     expect(allOutput(job)).not.toContain('kube-secret-9d2b');
   });
 
+  test('a long diff keeps its last 400 lines, where Terraform prints its summary, and says how many were cut', async () => {
+    const lines = Array.from({ length: 450 }, (_, i) => [1, `${ESC}[32mhomelab  line ${i + 1}${ESC}[0m`] as [1, string]);
+    await runWorkflow(api, { terraform: true, secrets: { KUBE_CONFIG: KUBECONFIG }, diff: { lines, exit: 0 } });
+    const body = ours(api)[0];
+    expect(body).toContain('50 earlier lines cut; the job log has them all.\n\n```\nhomelab  line 51\n');
+    expect(body).toContain('homelab  line 450\n```');
+    expect(body).not.toContain('homelab  line 50\n');
+  });
+
   test('a failing diff is shown and warned about, without failing the job', async () => {
     const { job } = await runWorkflow(api, {
       terraform: true,
