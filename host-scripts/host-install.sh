@@ -47,7 +47,6 @@ die() {
   exit 1
 }
 
-here=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")
 root=/
 action=install
 dry_run=0
@@ -77,7 +76,7 @@ root=${root%/}
 
 # Installing into / changes what runs as root; a dry run only reads, so anyone may preview.
 if [[ -z $root && $dry_run -eq 0 && $EUID -ne 0 ]]; then
-  die "must run as root to install into / (--dry-run previews without root; --root DIR installs into a folder)"
+  die "must run as root: it changes files under / and systemd units (--dry-run previews without root; --root DIR works in a folder)"
 fi
 
 tools=(cmp cp date dirname install ln mkdir mv readlink rm rmdir stat)
@@ -91,6 +90,7 @@ for tool in "${tools[@]}"; do
 done
 ((missing == 0)) || exit 1
 
+here=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")
 [[ -r $here/MANIFEST ]] || die "no MANIFEST next to install.sh"
 
 safe_path() {
@@ -277,10 +277,10 @@ install_files() {
     for f in ${restart_on[$unit]}; do
       if [[ $changed == *" $f "* ]]; then restart=1; fi
     done
-    if ((restart)); then
-      act "restart $unit (its files changed)" "restarted $unit (its files changed)" systemctl restart -- "$unit"
-    elif ! unit_active "$unit"; then
+    if ! unit_active "$unit"; then
       act "start $unit" "started $unit" systemctl start -- "$unit"
+    elif ((restart)); then
+      act "restart $unit (its files changed)" "restarted $unit (its files changed)" systemctl restart -- "$unit"
     fi
   done
   if ((dry_run)); then

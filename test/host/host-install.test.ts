@@ -142,7 +142,7 @@ describe('install.sh preflight', () => {
       });
     const refused = asNobody();
     expect([refused.status, refused.stdout]).toEqual([1, '']);
-    expect(refused.stderr).toBe('install.sh: must run as root to install into / (--dry-run previews without root; --root DIR installs into a folder)\n');
+    expect(refused.stderr).toBe('install.sh: must run as root: it changes files under / and systemd units (--dry-run previews without root; --root DIR works in a folder)\n');
     const preview = asNobody('--dry-run');
     expect(preview.status).toBe(0);
     expect(preview.stdout).toContain(`new       ${plan(h.host).configPath}\n`);
