@@ -14,6 +14,10 @@ umask 022
 # a copy in /usr/local/bin would be a runnable command, and one folder per run restores a whole
 # earlier install with a single `cp -a <folder>/. /`.
 readonly INSTALL_BACKUPS=/var/lib/backup-policy/install-backups
+# The MANIFEST of the last install: what this host holds from us even after the bundle changed, so
+# that an install removes what a newer bundle no longer lists (a moved installDir, a dropped unit)
+# and --uninstall removes everything whichever bundle it runs from.
+readonly INSTALLED_MANIFEST=/var/lib/backup-policy/installed-MANIFEST
 
 usage() {
   cat <<'EOF'
@@ -98,46 +102,77 @@ safe_path() {
 }
 
 # The whole MANIFEST is read and checked before anything is touched: a bad line late in the file
-# must not leave a half-installed host.
-file_modes=()
-file_dests=()
-file_sources=()
-link_paths=()
-link_targets=()
-timers=()
-services=()
+# must not leave a half-installed host. read_manifest FILE BUNDLED: BUNDLED=1 when each file it
+# names must be in the bundle (the recorded MANIFEST of an earlier install names files long gone).
 declare -A restart_on=()
-n=0
-while read -r kind a b c; do
-  n=$((n + 1))
-  case $kind in
-    file)
-      if ! [[ $a =~ ^0[0-7]{3}$ && $c =~ ^[A-Za-z0-9._-]+$ && -f $here/$c ]] || ! safe_path "$b"; then
-        die "MANIFEST line $n is not 'file <mode> <absolute path> <bundle file>'"
-      fi
-      file_modes+=("$a")
-      file_dests+=("$b")
-      file_sources+=("$c")
-      ;;
-    link)
-      if ! safe_path "$a" || ! safe_path "$b"; then die "MANIFEST line $n is not 'link <path> <target>'"; fi
-      link_paths+=("$a")
-      link_targets+=("$b")
-      ;;
-    timer)
-      [[ $a =~ ^[A-Za-z0-9._@-]+\.timer$ && -z $b ]] || die "MANIFEST line $n is not 'timer <unit>'"
-      timers+=("$a")
-      ;;
-    service)
-      # service <unit> <file>...: the files whose change means the running service must restart.
-      [[ $a =~ ^[A-Za-z0-9._@-]+\.service$ ]] || die "MANIFEST line $n is not 'service <unit> <file>...'"
-      services+=("$a")
-      restart_on[$a]="$b $c"
-      ;;
-    '') ;;
-    *) die "MANIFEST line $n: unknown entry '$kind'" ;;
-  esac
-done <"$here/MANIFEST"
+read_manifest() {
+  local manifest=$1 bundled=$2 n=0 kind a b c
+  file_modes=() file_dests=() file_sources=() link_paths=() link_targets=() timers=() services=()
+  restart_on=()
+  while read -r kind a b c; do
+    n=$((n + 1))
+    case $kind in
+      file)
+        if ! [[ $a =~ ^0[0-7]{3}$ && $c =~ ^[A-Za-z0-9._-]+$ ]] || ! safe_path "$b" || { ((bundled)) && [[ ! -f $here/$c ]]; }; then
+          die "$manifest line $n is not 'file <mode> <absolute path> <bundle file>'"
+        fi
+        file_modes+=("$a")
+        file_dests+=("$b")
+        file_sources+=("$c")
+        ;;
+      link)
+        if ! safe_path "$a" || ! safe_path "$b"; then die "$manifest line $n is not 'link <path> <target>'"; fi
+        link_paths+=("$a")
+        link_targets+=("$b")
+        ;;
+      timer)
+        [[ $a =~ ^[A-Za-z0-9._@-]+\.timer$ && -z $b ]] || die "$manifest line $n is not 'timer <unit>'"
+        timers+=("$a")
+        ;;
+      service)
+        # service <unit> <file>...: the files whose change means the running service must restart.
+        [[ $a =~ ^[A-Za-z0-9._@-]+\.service$ ]] || die "$manifest line $n is not 'service <unit> <file>...'"
+        services+=("$a")
+        restart_on[$a]="$b $c"
+        ;;
+      '') ;;
+      *) die "$manifest line $n: unknown entry '$kind'" ;;
+    esac
+  done <"$manifest"
+}
+
+# What the last install put on this host and the bundle no longer lists.
+stale_files=()
+stale_links=()
+stale_link_targets=()
+stale_units=()
+declare -A recorded_links=()
+recorded=$root$INSTALLED_MANIFEST
+if [[ -f $recorded ]]; then
+  read_manifest "$recorded" 0
+  old_files=("${file_dests[@]}")
+  old_links=("${link_paths[@]}")
+  old_link_targets=("${link_targets[@]}")
+  for i in "${!link_paths[@]}"; do recorded_links[${link_paths[i]}]=${link_targets[i]}; done
+  old_units=("${timers[@]}" "${services[@]}")
+fi
+read_manifest "$here/MANIFEST" 1
+if [[ -f $recorded ]]; then
+  declare -A listed=()
+  for entry in "${file_dests[@]}" "${link_paths[@]}" "${timers[@]}" "${services[@]}"; do listed[$entry]=1; done
+  for entry in "${old_files[@]}"; do
+    if [[ -z ${listed[$entry]:-} ]]; then stale_files+=("$entry"); fi
+  done
+  for i in "${!old_links[@]}"; do
+    if [[ -z ${listed[${old_links[i]}]:-} ]]; then
+      stale_links+=("${old_links[i]}")
+      stale_link_targets+=("${old_link_targets[i]}")
+    fi
+  done
+  for entry in "${old_units[@]}"; do
+    if [[ -z ${listed[$entry]:-} ]]; then stale_units+=("$entry"); fi
+  done
+fi
 
 for path in "${file_dests[@]}" "${link_paths[@]}"; do
   if [[ -d $root$path && ! -L $root$path ]]; then die "$root$path is a directory; refusing to replace or remove it"; fi
@@ -207,8 +242,65 @@ act() {
   fi
 }
 
+# Removes $1 after keeping a copy ($2: why, for the message); a dry run only says so.
+remove_path() {
+  local why=${2:+ ($2)}
+  did_something=1
+  if ((dry_run)); then
+    echo "would remove $1$why"
+  else
+    keep_copy "$1"
+    rm -f -- "$root$1"
+    echo "removed $1$why (a copy is kept in $backup_dir)"
+  fi
+}
+
+# remove_installed WHY: removes the paths in doomed_files and doomed_links (pointing at
+# doomed_targets): links only while they still point where we put them, files and links only
+# (never a folder), then our own folders once empty.
+units_removed=0
+remove_installed() {
+  local why=$1 i dest target dir points_at
+  for i in "${!doomed_links[@]}"; do
+    dest=${doomed_links[i]}
+    target=$root$dest
+    points_at=$(readlink -- "$target" || true)
+    # Ours when it points where this bundle or the recorded install put it.
+    if [[ -L $target && ($points_at == "${doomed_targets[i]}" || $points_at == "${recorded_links[$dest]:-}") ]]; then
+      remove_path "$dest" "$why"
+    elif [[ -e $target || -L $target ]]; then
+      echo "left $dest alone: it is not the link this bundle installed"
+    fi
+  done
+  for dest in "${doomed_files[@]}"; do
+    if [[ -f $root$dest || -L $root$dest ]]; then
+      remove_path "$dest" "$why"
+      if is_unit_file "$dest"; then units_removed=1; fi
+    fi
+  done
+  # Only the product's own folders, and only when empty: rmdir never removes anything inside.
+  if ((dry_run == 0)); then
+    for dest in "${doomed_files[@]}"; do
+      dir=$(dirname -- "$dest")
+      if [[ $dir == *backup-policy* && -d $root$dir ]]; then rmdir --ignore-fail-on-non-empty -- "$root$dir"; fi
+    done
+  fi
+}
+
+# Only the timers and the tracker stop: a job already running finishes (killing an LVM snapshot or
+# an rsync half-way is worse than letting it end; its script stays open after removal).
+stop_units() {
+  local unit
+  for unit in "$@"; do
+    if unit_enabled "$unit" || unit_active "$unit"; then
+      act "stop and disable $unit" "stopped and disabled $unit" systemctl disable --now --quiet -- "$unit"
+    fi
+  done
+}
+
 install_files() {
   local i state dest target changed=' ' units_changed=0
+  if [[ -z $root ]]; then stop_units "${stale_units[@]}"; fi
   for i in "${!file_dests[@]}"; do
     dest=${file_dests[i]}
     target=$root$dest
@@ -251,6 +343,16 @@ install_files() {
       did_something=1
     fi
   done
+  doomed_files=("${stale_files[@]}")
+  doomed_links=("${stale_links[@]}")
+  doomed_targets=("${stale_link_targets[@]}")
+  remove_installed 'no longer in the bundle'
+  if ((units_removed)); then units_changed=1; fi
+  if ((dry_run == 0)) && ! cmp -s -- "$here/MANIFEST" "$recorded"; then
+    mkdir -p -- "$(dirname -- "$recorded")"
+    install -m 0644 -- "$here/MANIFEST" "$recorded.new.$$"
+    mv -f -- "$recorded.new.$$" "$recorded"
+  fi
 
   if [[ -n $root ]]; then
     if ((dry_run)); then
@@ -290,57 +392,19 @@ install_files() {
   fi
 }
 
-# Removes $1 after keeping a copy; a dry run only says so.
-remove_path() {
-  did_something=1
-  if ((dry_run)); then
-    echo "would remove $1"
-  else
-    keep_copy "$1"
-    rm -f -- "$root$1"
-    echo "removed $1 (a copy is kept in $backup_dir)"
-  fi
-}
-
 uninstall() {
-  local unit i dest target units_removed=0 dir
-  if [[ -z $root ]]; then
-    # Only the timers and the tracker stop: a job already running finishes (killing an LVM
-    # snapshot or an rsync half-way is worse than letting it end; its script stays open after
-    # removal).
-    for unit in "${timers[@]}" "${services[@]}"; do
-      if unit_enabled "$unit" || unit_active "$unit"; then
-        act "stop and disable $unit" "stopped and disabled $unit" systemctl disable --now --quiet -- "$unit"
-      fi
-    done
-  fi
-  for i in "${!link_paths[@]}"; do
-    dest=${link_paths[i]}
-    target=$root$dest
-    if [[ -L $target && $(readlink -- "$target") == "${link_targets[i]}" ]]; then
-      remove_path "$dest"
-    elif [[ -e $target || -L $target ]]; then
-      echo "left $dest alone: it is not the link this bundle installed"
-    fi
-  done
-  for i in "${!file_dests[@]}"; do
-    dest=${file_dests[i]}
-    if [[ -e $root$dest || -L $root$dest ]]; then
-      remove_path "$dest"
-      if is_unit_file "$dest"; then units_removed=1; fi
-    fi
-  done
-  # Only the product's own folders, and only when empty: rmdir never removes anything inside.
-  if ((dry_run == 0)); then
-    for dest in "${file_dests[@]}"; do
-      dir=$(dirname -- "$dest")
-      if [[ $dir == *backup-policy* && -d $root$dir ]]; then rmdir --ignore-fail-on-non-empty -- "$root$dir"; fi
-    done
-  fi
+  if [[ -z $root ]]; then stop_units "${timers[@]}" "${services[@]}" "${stale_units[@]}"; fi
+  doomed_files=("${file_dests[@]}" "${stale_files[@]}")
+  doomed_links=("${link_paths[@]}" "${stale_links[@]}")
+  doomed_targets=("${link_targets[@]}" "${stale_link_targets[@]}")
+  remove_installed ''
   if [[ -z $root && $units_removed -eq 1 ]]; then act "reload systemd (unit files removed)" "reloaded systemd (unit files removed)" systemctl daemon-reload; fi
   if ((dry_run)); then
     echo "dry run: nothing was changed"
-  elif ((did_something == 0)); then
+    return
+  fi
+  rm -f -- "$recorded"
+  if ((did_something == 0)); then
     echo "nothing to uninstall"
   else
     echo "uninstalled; backup data, state and configured data paths were not touched"

@@ -298,7 +298,70 @@ describe('install.sh on a host', () => {
     expect(readOnHost(h, `${HOST_STATE_DIR}/install-backups/${copy}${p.configPath}`)).toBe(fs.readFileSync(path.join(h.bundle, 'host.env'), 'utf8'));
     expect(changingCalls(calls(h)).at(-1)).toBe('daemon-reload');
 
+    expect(existsOnHost(h, `${HOST_STATE_DIR}/installed-MANIFEST`)).toBe(false);
     expect(installSh(h, '--uninstall')).toEqual({ code: 0, stdout: 'nothing to uninstall\n', stderr: '' });
+  });
+
+  test('records what it installed; a moved installDir leaves no old script behind', () => {
+    const h = makeHost();
+    const p = plan(h.host);
+    expect(installSh(h).code).toBe(0);
+    expect(readOnHost(h, `${HOST_STATE_DIR}/installed-MANIFEST`)).toBe(fs.readFileSync(path.join(h.bundle, 'MANIFEST'), 'utf8'));
+    const movedHost = { ...h.host, installDir: '/usr/local/libexec/backup-policy' };
+    const moved = { ...h, bundle: bundleFor(movedHost) };
+
+    const before = tree(upper(h));
+    const dry = installSh(moved, '--dry-run');
+    expect(dry.stdout).toContain(`would remove ${p.installDir}/daily-backup.sh (no longer in the bundle)\n`);
+    expect(dry.stdout).toContain('new       /usr/local/libexec/backup-policy/daily-backup.sh\n');
+    expect(tree(upper(h))).toEqual(before);
+
+    const callsBefore = calls(h).length;
+    const r = installSh(moved);
+    expect([r.code, r.stderr]).toEqual([0, '']);
+    for (const script of p.scripts) {
+      expect({ script, old: existsOnHost(h, `${p.installDir}/${script}`), new: readOnHost(h, `/usr/local/libexec/backup-policy/${script}`) === readScript(script) }).toEqual({ script, old: false, new: true });
+    }
+    expect(existsOnHost(h, p.installDir)).toBe(false);
+    expect(onHost(h, ['readlink', '/usr/local/bin/daily-backup']).stdout).toBe('/usr/local/libexec/backup-policy/daily-backup.sh\n');
+    const [copy] = onHost(h, ['ls', `${HOST_STATE_DIR}/install-backups`]).stdout.trim().split('\n');
+    expect(readOnHost(h, `${HOST_STATE_DIR}/install-backups/${copy}${p.installDir}/daily-backup.sh`)).toBe(readScript('daily-backup.sh'));
+    // The units now name the new paths: reload, then restart the running tracker.
+    expect(changingCalls(calls(h).slice(callsBefore))).toEqual(['daemon-reload', `restart -- ${p.tracker.name}.service`]);
+    expect(readOnHost(h, `${HOST_STATE_DIR}/installed-MANIFEST`)).toBe(fs.readFileSync(path.join(moved.bundle, 'MANIFEST'), 'utf8'));
+  });
+
+  test('a unit the bundle no longer lists is stopped, disabled and removed', () => {
+    const h = makeHost();
+    const withOldJob = { ...h, bundle: bundleFor(h.host) };
+    fs.writeFileSync(path.join(withOldJob.bundle, 'old-job.timer'), '[Timer]\nOnCalendar=daily\n');
+    fs.appendFileSync(path.join(withOldJob.bundle, 'MANIFEST'), 'file 0644 /etc/systemd/system/old-job.timer old-job.timer\ntimer old-job.timer\n');
+    expect(installSh(withOldJob).code).toBe(0);
+    expect(systemdState(h).active).toContain('old-job.timer');
+
+    const callsBefore = calls(h).length;
+    const r = installSh(h);
+    expect(r.stdout).toBe(
+      'stopped and disabled old-job.timer\n' +
+        `removed /etc/systemd/system/old-job.timer (no longer in the bundle) (a copy is kept in ${HOST_STATE_DIR}/install-backups/${onHost(h, ['ls', `${HOST_STATE_DIR}/install-backups`]).stdout.trim()})\n` +
+        'reloaded systemd (unit files changed)\n',
+    );
+    expect(systemdState(h).enabled).not.toContain('old-job.timer');
+    expect(systemdState(h).active).not.toContain('old-job.timer');
+    expect(existsOnHost(h, '/etc/systemd/system/old-job.timer')).toBe(false);
+    expect(changingCalls(calls(h).slice(callsBefore))).toEqual(['disable --now --quiet -- old-job.timer', 'daemon-reload']);
+  });
+
+  test('--uninstall from a newer bundle also removes what the recorded older install put there', () => {
+    const h = makeHost();
+    const p = plan(h.host);
+    expect(installSh(h).code).toBe(0);
+    const newer = { ...h, bundle: bundleFor({ ...h.host, installDir: '/usr/local/libexec/backup-policy' }) };
+    expect(installSh(newer, '--uninstall').code).toBe(0);
+    for (const file of [`${p.installDir}/daily-backup.sh`, '/usr/local/bin/daily-backup', p.configPath, '/etc/systemd/system/daily-backup.timer']) {
+      expect({ file, exists: existsOnHost(h, file) }).toEqual({ file, exists: false });
+    }
+    expect(systemdState(h).enabled).toEqual([]);
   });
 
   test('--uninstall leaves a command alone that is not the link it installed', () => {
