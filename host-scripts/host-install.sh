@@ -25,17 +25,19 @@ usage: install.sh [--dry-run] [--uninstall] [--root DIR]
 
   (no option)   install every file MANIFEST lists (a copy of each file it replaces is kept), then
                 reload systemd, enable and start the timers, start the change tracker (restarted
-                only when one of its files changed). A second run with the same bundle changes
-                nothing and says so.
+                only when one of its files changed). What the last install put there and this
+                bundle no longer lists is stopped and removed. A second run with the same bundle
+                changes nothing and says so.
   --dry-run     print what would happen (each file new/changed/unchanged, the units to enable,
                 start or restart) and change nothing; needs no root.
   --uninstall   stop and disable the timers and the tracker, remove the files and commands MANIFEST
-                lists (a copy of each is kept). Never touches backup data, the state directory or
-                any path the configuration names.
+                and the last install's record list (a copy of each is kept). Never touches backup
+                data, the state directory or any path the configuration names.
   --root DIR    work under DIR instead of / and leave systemd alone (for inspection).
   --help        this text.
 
 Copies of replaced or removed files: /var/lib/backup-policy/install-backups/<UTC time>/<path>.
+Record of the last install: /var/lib/backup-policy/installed-MANIFEST.
 Exit codes: 0 done, 1 refused or failed, 64 usage error.
 EOF
 }
