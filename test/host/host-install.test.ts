@@ -8,11 +8,12 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parsePolicy } from '../../policy/plan';
-import { HOST_STATE_DIR, planHost } from '../../policy/host-plan';
-import { renderHostBundle, writeHostBundle } from '../../policy/render/host-bundle';
-import { readScript } from '../../policy/scripts';
-import type { HostInput } from '../../policy/schema';
+import { writeHostBundle } from '../../policy/io/write-bundle';
+import { readScript } from '../../policy/io/scripts';
+import { HOST_STATE_DIR } from '../../policy/plan/host-plan';
+import { planPolicy } from '../../policy/plan/plan';
+import { renderHostBundle } from '../../policy/render/host-bundle';
+import type { HostInput } from '../../policy/schema/host';
 import { samplePolicy } from '../support/policies';
 import { run } from '../support/servers';
 import { labHost } from './host-lab';
@@ -44,7 +45,7 @@ interface Host {
 
 function bundleFor(host: HostInput, edit: (content: Map<string, string>) => void = () => undefined): string {
   const dir = path.join(tmp('bundle'), 'b');
-  const files = renderHostBundle(planHost(parsePolicy({ ...samplePolicy(), host }))!, readScript);
+  const files = renderHostBundle(planPolicy({ ...samplePolicy(), host }).host!, readScript);
   const content = new Map(files.map((f) => [f.name, f.content]));
   edit(content);
   writeHostBundle(dir, files.map((f) => ({ ...f, content: content.get(f.name)! })));
@@ -107,7 +108,7 @@ function tree(dir: string): Record<string, string> {
 }
 const upper = (h: Host) => path.join(h.layer, 'upper');
 
-const plan = (host: HostInput) => planHost(parsePolicy({ ...samplePolicy(), host }))!;
+const plan = (host: HostInput) => planPolicy({ ...samplePolicy(), host }).host!;
 
 describe('install.sh usage', () => {
   const bundle = bundleFor(labHost('/tmp/unused'));
