@@ -23,8 +23,8 @@ const FAKES = path.join(__dirname, 'fakes');
 const BASE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 const dirs: string[] = [];
-function tmp(label: string): string {
-  const d = fs.mkdtempSync(`/tmp/bp-install-${label}-`);
+function tmp(label: string, parent = '/tmp'): string {
+  const d = fs.mkdtempSync(`${parent}/bp-install-${label}-`);
   dirs.push(d);
   return d;
 }
@@ -61,7 +61,8 @@ function makeHost(): Host {
   fs.writeFileSync(path.join(data, 'nfs/app/a'), 'app data');
   fs.writeFileSync(path.join(data, 'nfs-ssd/db/b'), 'db data');
   const systemd = tmp('systemd');
-  return { layer: tmp('layer'), systemd, data, bundle: bundleFor(host), host };
+  // On tmpfs: overlayfs refuses an upper layer on overlayfs, which /tmp is in many containers.
+  return { layer: tmp('layer', '/dev/shm'), systemd, data, bundle: bundleFor(host), host };
 }
 
 interface Result {
