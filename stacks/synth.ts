@@ -36,8 +36,13 @@ export function synthPolicy(options: SynthOptions): string {
 export const SYNTH_MARKER = '.backup-policy-synth';
 const MARKER_TEXT = 'Written by backup-policy synth. The next synth replaces this whole folder: keep nothing of your own in it.\n';
 
-/** The output folder holds something synth did not write; nothing was changed. */
-export class OutputFolderError extends Error {}
+/**
+ * The output folder holds something synth did not write; nothing was changed. Recognisable by
+ * name, so the CLI can report it without loading this module (and cdktf) up front.
+ */
+export class OutputFolderError extends Error {
+  override name = 'OutputFolderError';
+}
 
 /**
  * Resolves the output folder and checks synth may replace it: missing, empty, or an earlier

@@ -67,6 +67,7 @@ describe('the output folder', () => {
     fs.mkdirSync(out);
     fs.writeFileSync(path.join(out, 'policy.yaml'), 'services: {}\n');
     expect(() => synthSmall(out)).toThrow(OutputFolderError);
+    expect(() => synthSmall(out)).toThrow(expect.objectContaining({ name: 'OutputFolderError' }));
     expect(() => synthSmall(out)).toThrow(`${out} holds files synth did not write (policy.yaml) and no ${SYNTH_MARKER}`);
     expect(() => synthSmall(out)).toThrow(/pass --out a new folder, or move these files away/);
 
