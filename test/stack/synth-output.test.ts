@@ -93,6 +93,9 @@ describe('the output folder', () => {
     expect(cli(['synth', '--out', '.'], empty).code).toBe(1);
     expect(fs.readdirSync(work).sort()).toEqual(['policy.yaml', 'sub']);
     expect(fs.readdirSync(empty)).toEqual([]);
+    // The staging folder of a refused synth sits beside the refused folder, and goes too.
+    const siblings = (d: string) => fs.readdirSync(path.dirname(d)).filter((n) => n.startsWith(`${path.basename(d)}.`));
+    expect([...siblings(work), ...siblings(empty)]).toEqual([]);
   });
 
   test('an output of a synth older than the marker is refused with the command that accepts it', () => {
