@@ -530,6 +530,11 @@ describe('renderCronJob', () => {
     );
   });
 
+  test("the schedule runs in the policy's time zone", () => {
+    const [job] = serviceOf('pg', pgService, { timeZone: 'America/New_York' }).jobs;
+    expect([renderCronJob(job).spec.schedule, renderCronJob(job).spec.timezone]).toEqual(['0 0 * * *', 'America/New_York']);
+  });
+
   test('the policy-wide image for an engine applies when the service names none', () => {
     const [job] = serviceOf('pg', pgService, { images: { postgres: 'registry.lan/pg-tools:1' } }).jobs;
     expect(renderCronJob(job).spec.jobTemplate.spec.template.spec.container[0].image).toBe('registry.lan/pg-tools:1');

@@ -102,10 +102,10 @@ Generated from the backup policy (the same plan as \`alerts/backup-alerts.yaml\`
     ]);
   });
 
-  test('without a runbook base URL the links resolve from docs/alerts.md to docs/runbooks/ (fails today: see the report)', () => {
-    // runbook_url defaults to the repository path docs/runbooks/pg.md. Written as is into
-    // docs/alerts.md, Markdown resolves it against docs/, so the link points at
-    // docs/docs/runbooks/pg.md, which does not exist. docs/README.md links runbooks/pg.md.
+  test('without a runbook base URL the links are relative to docs/, where this page lives', () => {
+    // runbook_url then holds the repository path docs/runbooks/pg.md; written as is into
+    // docs/alerts.md, Markdown would resolve it to docs/docs/runbooks/pg.md. docs/README.md
+    // links runbooks/pg.md the same way.
     const plan = planPolicy(policyOf({ pg: pgService }));
     const links = [...renderAlertTable(plan.alerts).matchAll(/\[runbook\]\(([^)]*)\)/g)].map((m) => m[1]);
     expect(links).toEqual(['runbooks/pg.md', 'runbooks/pg.md', 'runbooks/pg.md', 'runbooks/pg.md']);

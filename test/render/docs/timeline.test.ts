@@ -181,10 +181,10 @@ describe('renderTimeline', () => {
     );
   });
 
-  test('a policy west of UTC: the day and week are the policy zone\'s own (fails today: see the report)', () => {
-    // Monday 2026-01-05 00:00 to Sunday 2026-01-11 24:00 in New York. The renderer cuts days and
-    // the week at UTC midnight instead, so Sunday 2026-01-04 21:00 (Monday 02:00 UTC) is drawn
-    // and the header pairs the UTC weekday with the New York date ("Monday, 2026-01-04").
+  test("a policy west of UTC: the day and the week are the policy zone's own", () => {
+    // The reference week is Monday 2026-01-05 00:00 to Sunday 2026-01-11 24:00 in New York: the
+    // weekly run of Sunday 2026-01-04 21:00 (Monday 02:00 UTC) belongs to the week before, and
+    // the busiest day's weekday and date are both New York's.
     const plan = planPolicy(
       policyOf(
         {
