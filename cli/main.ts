@@ -57,8 +57,8 @@ export function run(argv: string[], out: (line: string) => void = console.log, e
       err(`${error.issues.length} issue${error.issues.length === 1 ? '' : 's'} found; nothing was written`);
       return 1;
     }
-    // Thrown by stacks/synth.ts (kept by name: the CLI loads cdktf only for synth).
-    if (error instanceof Error && error.name === 'OutputFolderError') {
+    // Thrown by stacks/synth.ts (known by name: the CLI loads cdktf only for synth).
+    if (error instanceof Error && (error.name === 'OutputFolderError' || error.name === 'StateLocationError')) {
       err(`backup-policy: ${error.message}`);
       return 1;
     }

@@ -5,6 +5,8 @@ import { App } from 'cdktf';
 import { packageRoot } from '../policy/io/scripts';
 import type { BackupPolicyInput } from '../policy/parse/policy-schema';
 import { BackupStack } from './backup-stack';
+import { localStatePath, selectStacks, type ProjectConfig, type StackConfig } from './project-config';
+import type { StackBackend } from './state-backend';
 
 export interface SynthOptions {
   policy: BackupPolicyInput;
@@ -26,6 +28,94 @@ export function synthPolicy(options: SynthOptions): string {
     app.synth();
   });
   return outDir;
+}
+
+export interface ProjectSynthOptions {
+  config: ProjectConfig;
+  outDir: string;
+  /** One stack of the config; @default every stack */
+  stackId?: string;
+  /** Reads a stack's policy file (undefined: the bundled policy). */
+  loadPolicy: (file: string | undefined) => BackupPolicyInput;
+  /** A policy that replaces the config's for this synth only (`synth --policy`). */
+  policyOverride?: BackupPolicyInput;
+  log?: (line: string) => void;
+}
+
+/**
+ * Synthesizes the stacks of backup-policy.config.json (what `cdktf diff/deploy` run through
+ * stacks/main.ts, and `backup-policy synth`): every policy is loaded and parsed before anything is
+ * written, a Terraform state found where older versions kept it (inside the output folder, which
+ * every synth replaced) is moved to the stack's backend location first, and the output swaps in
+ * whole.
+ */
+export function synthProject(options: ProjectSynthOptions): { outDir: string; stacks: string[] } {
+  const outDir = resolve(options.outDir);
+  const stacks = selectStacks(options.config, options.stackId);
+  const policies = stacks.map((stack) => options.policyOverride ?? options.loadPolicy(stack.policyFile));
+  withStaging(outDir, (staging) => {
+    const app = new App({ outdir: staging });
+    stacks.forEach((stack, i) => new BackupStack(app, stack.id, { policy: policies[i], backend: stackBackend(options.config, stack, outDir) }));
+    // Only a valid project gets here: the state is moved out before the swap can delete it.
+    for (const stack of stacks) rescueLegacyState(options.config, stack, outDir, options.log ?? (() => undefined));
+    app.synth();
+  });
+  return { outDir, stacks: stacks.map((s) => s.id) };
+}
+
+/** The backend as Terraform sees it from the stack's working folder <out>/stacks/<id>. */
+export function stackBackend(config: ProjectConfig, stack: StackConfig, outDir: string): StackBackend {
+  const backend = stack.backend;
+  if (backend.type !== 'local') return backend;
+  const state = localStatePath(config, stack)!;
+  const stackDir = join(outDir, 'stacks', stack.id);
+  if (isWithin(state, outDir)) {
+    throw new StateLocationError(`stacks.${stack.id}.backend.path: the state file ${state} is inside the output folder ${outDir}, which every synth (and so every cdktf diff/deploy) replaces; put it outside, e.g. ${join(config.root, 'terraform-state', `${stack.id}.tfstate`)}`);
+  }
+  return { type: 'local', path: relative(stackDir, state) };
+}
+
+function isWithin(path: string, dir: string): boolean {
+  const rel = relative(dir, path);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+}
+
+/** A state file left where it would be lost, and no safe automatic move. */
+export class StateLocationError extends Error {
+  override name = 'StateLocationError';
+}
+
+/**
+ * Versions before backup-policy.config.json kept `terraform.<id>.tfstate` inside
+ * <out>/stacks/<id>/ (the local backend's relative default), the folder synth replaces. Moved to
+ * the stack's local state file when that does not exist yet; otherwise synth stops and prints the
+ * exact commands, and nothing is replaced.
+ */
+function rescueLegacyState(config: ProjectConfig, stack: StackConfig, outDir: string, log: (line: string) => void): void {
+  const legacy = join(outDir, 'stacks', stack.id, `terraform.${stack.id}.tfstate`);
+  if (!existsSync(legacy)) return;
+  const target = localStatePath(config, stack);
+  if (!target) {
+    const keep = join(config.root, 'terraform-state', `${stack.id}.tfstate.legacy`);
+    throw new StateLocationError(
+      `${legacy} is this stack's Terraform state from an older version, kept where synth would delete it, and the stack now uses the ${stack.backend.type} backend. Nothing was changed. Move it and push it into the backend:
+` +
+        `  mkdir -p ${dirname(keep)} && mv ${legacy} ${keep}
+` +
+        `  backup-policy synth --stack ${stack.id} && cd ${join(outDir, 'stacks', stack.id)} && terraform init && terraform state push ${keep}`,
+    );
+  }
+  if (existsSync(target)) {
+    throw new StateLocationError(
+      `two Terraform states for stack ${stack.id}: ${legacy} (from an older version, inside the output synth replaces) and ${target}. Nothing was changed. Keep the right one (compare: terraform show -json FILE), e.g.:
+` +
+        `  mv ${target} ${target}.older && mv ${legacy} ${target}     # or: mv ${legacy} ${target}.legacy`,
+    );
+  }
+  mkdirSync(dirname(target), { recursive: true });
+  renameSync(legacy, target);
+  if (existsSync(`${legacy}.backup`)) renameSync(`${legacy}.backup`, `${target}.backup`);
+  log(`moved the Terraform state of stack ${stack.id} out of the synth output: ${legacy} -> ${target}`);
 }
 
 /**
@@ -62,6 +152,9 @@ export function prepareOutDir(dir: string): string {
   }
   const entries = readdirSync(outDir);
   if (entries.length === 0 || entries.includes(SYNTH_MARKER)) return outDir;
+  // The output of a synth from before the marker (cdktf's manifest.json and stacks/, the state
+  // already moved out by rescueLegacyState): nothing of the user's is in it.
+  if (entries.every((e) => e === 'manifest.json' || e === 'stacks') && entries.includes('manifest.json') && !holdsState(join(outDir, 'stacks'))) return outDir;
   const shown = entries.slice(0, 3).join(', ') + (entries.length > 3 ? ', ...' : '');
   let message =
     `${outDir} holds files synth did not write (${shown}) and no ${SYNTH_MARKER}. Synth replaces its output folder as a whole, ` +
@@ -72,6 +165,12 @@ export function prepareOutDir(dir: string): string {
       `Terraform state: move it out first), then mark it: touch ${join(outDir, SYNTH_MARKER)}`;
   }
   throw new OutputFolderError(message);
+}
+
+/** A Terraform state file anywhere below dir (a pre-marker output must not be replaced while it holds one). */
+function holdsState(dir: string): boolean {
+  if (!existsSync(dir)) return false;
+  return readdirSync(dir, { withFileTypes: true }).some((e) => (e.isDirectory() ? holdsState(join(dir, e.name)) : /\.tfstate(\.backup)?$/.test(e.name)));
 }
 
 let stagingSerial = 0;

@@ -137,3 +137,11 @@ describe('plan review', () => {
     }
   });
 });
+
+describe('lint and the SSH host key', () => {
+  test('deploying without checking the host key is reported; a missing key is left to the deploy, which refuses', () => {
+    const unchecked = lint(homelabWith((p) => (p.host.acceptUnknownHostKey = true)));
+    expect(unchecked).toEqual([expect.stringMatching(/^host\.acceptUnknownHostKey: the deploy connects to 192\.168\.1\.127 without checking its SSH host key/)]);
+    expect(lint(homelabWith((p) => (p.host.hostKey = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIkey')))).toEqual([]);
+  });
+});
