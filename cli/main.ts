@@ -57,6 +57,11 @@ export function run(argv: string[], out: (line: string) => void = console.log, e
       err(`${error.issues.length} issue${error.issues.length === 1 ? '' : 's'} found; nothing was written`);
       return 1;
     }
+    // Thrown by stacks/synth.ts (kept by name: the CLI loads cdktf only for synth).
+    if (error instanceof Error && error.name === 'OutputFolderError') {
+      err(`backup-policy: ${error.message}`);
+      return 1;
+    }
     if (error instanceof UsageError) {
       err(`backup-policy: ${error.message}\n${USAGE}`);
       return 2;

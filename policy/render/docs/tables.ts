@@ -66,9 +66,14 @@ function describeFor(rule: AlertGroup['rules'][number]): string {
   }
 }
 
+/** A repository path (docs/runbooks/x.md, used when no base URL is declared) as seen from docs/alerts.md. */
+function linkFromDocs(url: string): string {
+  return url.startsWith('docs/') ? url.slice('docs/'.length) : url;
+}
+
 export function renderAlertTable(groups: AlertGroup[]): string {
   const rows = groups.flatMap((group) =>
-    group.rules.map((rule) => `| ${rule.alert} | \`${Object.entries(rule.test.selector).map(([k, v]) => `${k}="${v}"`).join(', ')}\` | ${describeFor(rule)} | ${rule.labels.severity} (${rule.labels.channel}) | [runbook](${rule.annotations.runbook_url}) |`),
+    group.rules.map((rule) => `| ${rule.alert} | \`${Object.entries(rule.test.selector).map(([k, v]) => `${k}="${v}"`).join(', ')}\` | ${describeFor(rule)} | ${rule.labels.severity} (${rule.labels.channel}) | [runbook](${linkFromDocs(rule.annotations.runbook_url)}) |`),
   );
   return `# Alerts
 
