@@ -45,7 +45,7 @@ Generated from the backup policy. Do not edit: run \`npm run generate\`.
       'docs/schedule.md': renderTimeline([...clusterTimelineJobs(plan), ...hostTimelineJobs(plan.host!)], 'Europe/London'),
       'docs/alerts.md': renderAlertTable(plan.alerts),
       'docs/rpo-rto.md': renderRpoRto(plan),
-      'docs/runbooks/cache.md': renderRunbook(cache, 'Europe/London', 'An offsite copy follows: At 06:00 (dumps via the NFS tree, file backup via the backup disk).'),
+      'docs/runbooks/cache.md': renderRunbook(cache, 'Europe/London', 'An offsite copy follows: At 06:00 (the dumps via /srv/nfs).'),
       'docs/runbooks/pg.md': renderRunbook(pg, 'Europe/London', 'No offsite copy is declared for these files.'),
       'docs/runbooks/lvm-pvc-snapshot.md': hostPages['lvm-pvc-snapshot.md'],
       'docs/runbooks/daily-backup.md': hostPages['daily-backup.md'],

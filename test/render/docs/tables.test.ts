@@ -6,7 +6,8 @@ import { planPolicy } from '../../../policy/plan/plan';
 import { renderAlertTable, renderProtectionMatrix, renderRpoRto } from '../../../policy/render/docs/tables';
 import { pgService, policyOf, redisService, smallHost } from '../small-policies';
 
-const withHost = planPolicy(policyOf({ pg: pgService, cache: redisService }, { host: smallHost() }));
+// The cache names its data PVC: the host layers reach only PVCs a service declares.
+const withHost = planPolicy(policyOf({ pg: pgService, cache: { ...redisService, dataClaims: ['redis-data'] } }, { host: smallHost() }));
 
 describe('renderProtectionMatrix', () => {
   test('with a host: snapshot and file layers only outside the excluded namespace, offsite via NFS and the backup disk', () => {
@@ -14,14 +15,14 @@ describe('renderProtectionMatrix', () => {
 
 Generated from the backup policy. Do not edit: run \`npm run generate\`. Times are in Europe/London.
 
-Snapshots and file backups cover every PVC LV matching \`vm-*-pvc-*\` outside \`db\`; the offsite sync mirrors the backup disk and \`/srv/nfs\`.
+Snapshots and file backups cover every PVC LV matching \`vm-*-pvc-*\` outside \`db\`; a service gets those layers only for the PVCs it names as its data (\`dataClaims\`), so a service without a PVC (a static pod) shows none. The offsite sync mirrors the backup disk and \`/srv/nfs\`.
 
-| service | engine | namespace | LVM snapshot | File backup | App-level dump | Offsite |
-|---|---|---|---|---|---|---|
-| cache | redis | cache | At 03:00; keeps 7 days; RPO 24 hours | At 05:00; keeps 4 weekly generations; RPO 24 hours | snapshot: At 03:00, only on Sunday; keeps 30 days, at least the newest 4; RPO 7 days | At 06:00 (dumps via the NFS tree, file backup via the backup disk); keeps mirror of the sources; RPO 2 days |
-| pg | postgres | db | — | — | full: At 00:00; keeps 14 days, at least the newest 7; RPO 24 hours | At 06:00 (dumps via the NFS tree); keeps mirror of the sources; RPO 2 days |
+| service | engine | namespace | LVM snapshot | File backup | App-level dump | Offsite | Restore drill |
+|---|---|---|---|---|---|---|---|
+| cache | redis | cache | At 03:00; keeps 7 days; RPO 24 hours | At 05:00; keeps 4 weekly generations; RPO 24 hours | snapshot: At 03:00, only on Sunday; keeps 30 days, at least the newest 4; RPO 7 days | At 06:00; the dumps via /srv/nfs: RPO 8 days; the file backup via /mnt/backup: RPO 2 days; keeps what its sources keep | — |
+| pg | postgres | db | — | — | full: At 00:00; keeps 14 days, at least the newest 7; RPO 24 hours | At 06:00; the dumps via /srv/nfs: RPO 2 days; keeps what its sources keep | — |
 
-RPO in each cell is the longest gap between two runs of that layer (for offsite: the source's gap plus the sync's), the most data lost if the live copy dies just before the next run.
+RPO in each cell is the longest gap between two runs of that layer (for offsite: the source's gap plus the sync's), the most data lost if the live copy dies just before the next run. Restore drill: no layer tries restores yet, so every service shows none.
 `);
   });
 
@@ -33,17 +34,17 @@ Generated from the backup policy. Do not edit: run \`npm run generate\`. Times a
 
 The policy declares no host section: only the app-level dumps below exist.
 
-| service | engine | namespace | LVM snapshot | File backup | App-level dump | Offsite |
-|---|---|---|---|---|---|---|
-| pg | postgres | db | — | — | full: At 00:00; per-database: On the hour, every 6 hours; keeps 14 days, at least the newest 7; RPO 6 hours | — |
+| service | engine | namespace | LVM snapshot | File backup | App-level dump | Offsite | Restore drill |
+|---|---|---|---|---|---|---|---|
+| pg | postgres | db | — | — | full: At 00:00; per-database: On the hour, every 6 hours; keeps 14 days, at least the newest 7; RPO 6 hours | — | — |
 
-RPO in each cell is the longest gap between two runs of that layer (for offsite: the source's gap plus the sync's), the most data lost if the live copy dies just before the next run.
+RPO in each cell is the longest gap between two runs of that layer (for offsite: the source's gap plus the sync's), the most data lost if the live copy dies just before the next run. Restore drill: no layer tries restores yet, so every service shows none.
 `);
   });
 
   test('a service exported outside every offsite source and excluded from snapshots has no offsite cell', () => {
     const plan = planPolicy(policyOf({ pg: { ...pgService, nfsPath: '/exports/pg' } }, { host: smallHost() }));
-    expect(renderProtectionMatrix(plan).split('\n')[8]).toBe('| pg | postgres | db | — | — | full: At 00:00; keeps 14 days, at least the newest 7; RPO 24 hours | — |');
+    expect(renderProtectionMatrix(plan).split('\n')[8]).toBe('| pg | postgres | db | — | — | full: At 00:00; keeps 14 days, at least the newest 7; RPO 24 hours | — | — |');
   });
 });
 
@@ -53,7 +54,7 @@ describe('renderRpoRto', () => {
       policyOf(
         {
           pg: { ...pgService, rpo: '12h' },
-          cache: { ...redisService, rpo: '2d', rto: '30m' },
+          cache: { ...redisService, rpo: '2d', rto: '30m', dataClaims: ['redis-data'] },
           etcd: { engine: 'etcd', namespace: 'kube-system', schedule: 'daily at 01:00', endpoints: ['http://127.0.0.1:2379'], retention: { keepWithin: '30d', keepLast: 4 } },
         },
         { host: smallHost() },
@@ -66,7 +67,7 @@ Generated from the backup policy. Do not edit: run \`npm run generate\`.
 | service | achieved RPO (best layer) | declared RPO | RPO | RTO |
 |---|---|---|---|---|
 | cache | 24 hours (LVM snapshot) | 2 days | met | 30 minutes (declared) |
-| etcd | 24 hours (LVM snapshot) | — | none declared | 20 minutes (typical for etcd) |
+| etcd | 24 hours (App-level dump) | — | none declared | 20 minutes (typical for etcd) |
 | pg | 24 hours (App-level dump) | 12 hours | **not met** | 5 minutes (typical for postgres) |
 `);
   });
