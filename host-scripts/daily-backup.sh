@@ -18,6 +18,8 @@ set -euo pipefail
 . "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/backup-lib.sh"
 # shellcheck source=host-lib.sh
 . "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/host-lib.sh"
+# shellcheck source=sqlite-lib.sh
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/sqlite-lib.sh"
 HERE=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")
 
 export BACKUP_SERVICE=daily-backup BACKUP_KIND=files
