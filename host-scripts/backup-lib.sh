@@ -332,6 +332,92 @@ backup_drain() {
   return "$rc"
 }
 
+# --- the shared flows: each engine script supplies only its dump and verify functions ------------
+
+# backup_one_copy PREFIX SUFFIX TOOL DUMP VERIFY: the whole job of an engine that writes one copy,
+# BACKUP_DIR/PREFIX<ts>SUFFIX. `DUMP FILE` writes it (through backup_run, so a signal stops it),
+# `VERIFY FILE` checks it with the engine's own tool and logs why it fails; then the copy is
+# published and, the run having succeeded, retention runs. TOOL names the dump in the log. Exits
+# (through the EXIT trap) on any failure.
+backup_one_copy() {
+  local prefix=$1 suffix=$2 tool=$3 dump=$4 verify=$5
+  backup_tmpfile "$BACKUP_DIR" "$prefix$BACKUP_TS$suffix" || exit 1
+  backup_run "$dump" "$BACKUP_TMP" || backup_die "$tool failed"
+  "$verify" "$BACKUP_TMP" || exit 1
+  backup_commit "$BACKUP_TMP" "$BACKUP_DIR" "$prefix" "$suffix" || exit 1
+  backup_retention "$BACKUP_DIR" "$prefix" "$suffix" || exit 1
+}
+
+# backup_each_database PREFIX SUFFIX TOOL LIST DUMP VERIFY: one copy per database,
+# BACKUP_DIR/per-db/<db>/PREFIX<ts>SUFFIX. `LIST FILE` writes the names of the databases to back
+# up into FILE, each followed by a NUL (a name may hold spaces or newlines); BACKUP_DATABASES
+# (space-separated) replaces it when set. `DUMP DB FILE` and `VERIFY FILE DB` as above.
+# Every database is attempted even after one failed: one broken database must not cost the others
+# their copy. The run then fails, naming the failed ones; the good copies stay published. Retention
+# runs only when every database succeeded, and only in the directories of the databases dumped.
+backup_each_database() {
+  local prefix=$1 suffix=$2 tool=$3 list=$4 dump=$5 verify=$6 db
+  # Not "ok"/"failed": shellcheck follows this file into the job scripts, whose scalars of
+  # those names would then look like arrays.
+  local -a dbs_dumped=() dbs_failed=()
+  backup__list_databases "$list" || exit 1
+  for db in "${BACKUP__DATABASES[@]}"; do
+    # Reset so that a failure before the work file exists discards nothing of another database's.
+    BACKUP_TMP=''
+    if backup__dump_database "$db" "$prefix" "$suffix" "$tool" "$dump" "$verify"; then
+      dbs_dumped+=("$db")
+    else
+      dbs_failed+=("$db")
+      backup_discard "$BACKUP_TMP"
+    fi
+  done
+  ((${#dbs_failed[@]} == 0)) || backup_die "failed databases: ${dbs_failed[*]} (the other dumps were kept)"
+  for db in "${dbs_dumped[@]}"; do
+    backup_retention "$BACKUP_DIR/per-db/$db" "$prefix" "$suffix" || exit 1
+  done
+}
+
+BACKUP__DATABASES=()    # filled by backup__list_databases
+
+backup__list_databases() {
+  local list=$1
+  BACKUP__DATABASES=()
+  if [[ -n ${BACKUP_DATABASES:-} ]]; then
+    read -r -a BACKUP__DATABASES <<<"$BACKUP_DATABASES"
+  else
+    backup_tmpfile "$TMPDIR" databases || return 1
+    backup_run "$list" "$BACKUP_TMP" || {
+      backup_log "ERROR: cannot list databases"
+      return 1
+    }
+    mapfile -d '' -t BACKUP__DATABASES <"$BACKUP_TMP"
+    backup_discard "$BACKUP_TMP"
+  fi
+  # Zero databases is the silently-empty backup these jobs exist to prevent.
+  ((${#BACKUP__DATABASES[@]})) || {
+    backup_log "ERROR: no databases to back up"
+    return 1
+  }
+  backup_log "databases: ${BACKUP__DATABASES[*]}"
+}
+
+# backup__dump_database DB PREFIX SUFFIX TOOL DUMP VERIFY: non-zero when DB's copy is missing or
+# unverified.
+backup__dump_database() {
+  local db=$1 prefix=$2 suffix=$3 tool=$4 dump=$5 verify=$6 dir
+  backup_safe_name "$db" || return 1
+  dir="$BACKUP_DIR/per-db/$db"
+  mkdir -p -- "$dir" || return 1
+  backup_tmpfile "$dir" "$prefix$BACKUP_TS$suffix" || return 1
+  backup_log "$tool of database '$db'"
+  if ! backup_run "$dump" "$db" "$BACKUP_TMP"; then
+    backup_log "ERROR: $tool of database '$db' failed"
+    return 1
+  fi
+  "$verify" "$BACKUP_TMP" "$db" || return 1
+  backup_commit "$BACKUP_TMP" "$dir" "$prefix" "$suffix" || return 1
+}
+
 # --- exit: cleanup and metrics ----------------------------------------------------------------
 
 backup__redact_url() {
