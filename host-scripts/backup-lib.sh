@@ -1,6 +1,8 @@
 # shellcheck shell=bash
 # Shared library of the backup job scripts (interface: CONTRACT.md next to this file).
 # Sourced by every job script; defines functions and sets no traps until backup_init runs.
+# Names with a double underscore (backup__*, BACKUP__*) are this file's internals: other scripts
+# use only the public API documented in CONTRACT.md (a test enforces it).
 #
 # Error handling style: every function reports failure through its return status and logs why.
 # None relies on `set -e` inside, because bash silently disables errexit in any function called
@@ -23,6 +25,7 @@ BACKUP__EXTRA_METRICS=() # "name value" pairs pushed with the common ones
 BACKUP__LOCK_FD=''
 BACKUP__CHILD=''        # the command backup_run is waiting for
 BACKUP__SERIES=()       # filled by backup__series
+BACKUP__EXIT_HOOKS=()   # functions the EXIT trap calls with the exit status (backup_on_exit)
 
 backup_log() {
   printf '%s [%s/%s] %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
@@ -93,6 +96,19 @@ backup_init() {
   # check and retention. It fails, and is reported, because an overlap means a hung or slow job.
   flock -n "$BACKUP__LOCK_FD" || backup_die "another $BACKUP_KIND run holds $lock"
   backup_log "starting $BACKUP_ENGINE $BACKUP_KIND backup (run $BACKUP_TS)"
+}
+
+# backup_start_epoch: prints the run's start (epoch seconds, the attempt timestamp; BACKUP_TS is
+# the same moment in UTC).
+backup_start_epoch() {
+  printf '%s\n' "$BACKUP__START"
+}
+
+# backup_on_exit FUNCTION: the EXIT trap calls FUNCTION STATUS after stopping the running step and
+# before removing the work files and pushing the metrics, in registration order. Host jobs use it
+# to unmount what they mounted (a mount must be gone before its directory can be removed).
+backup_on_exit() {
+  BACKUP__EXIT_HOOKS+=("$1")
 }
 
 backup__check_retention_env() {
@@ -193,6 +209,12 @@ backup_discard() {
       return 0
     fi
   done
+}
+
+# backup_untrack PATH: a work path this run has moved to its final name itself (a directory
+# replaced as a whole): the EXIT trap must no longer remove anything at PATH.
+backup_untrack() {
+  backup__forget_tmp "$1"
 }
 
 backup__forget_tmp() {
@@ -429,8 +451,36 @@ backup__redact_url() {
   printf '%s' "$u"
 }
 
+# backup_push_series SERVICE ENGINE KIND STATUS SIZE_BYTES [NAME VALUE]...: pushes the common
+# metric family (and the extra gauges NAME VALUE) for another series than the run's own, now, with
+# this run's start and duration. STATUS 0 is success. daily-backup gives its pfSense step a series
+# of its own, so that the firewall's staleness alert sees it stop answering while the rest of the
+# run succeeds. Returns non-zero only for a label value the Pushgateway cannot take.
+backup_push_series() {
+  local service=$1 engine=$2 kind=$3 status=$4 size=$5 label
+  local -a extra=()
+  shift 5
+  for label in "$service" "$engine" "$kind"; do
+    [[ $label =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*$ ]] || {
+      backup_log "ERROR: '$label' cannot be a label value"
+      return 1
+    }
+  done
+  while (($# >= 2)); do
+    extra+=("$1 $2")
+    shift 2
+  done
+  backup__push "$service" "$engine" "$kind" "$status" "$size" "${extra[@]}"
+}
+
 backup__push_metrics() {
-  local rc=$1 now duration status labels body url out code pair
+  backup__push "$BACKUP_SERVICE" "$BACKUP_ENGINE" "$BACKUP_KIND" "$1" "$BACKUP__SIZE_BYTES" "${BACKUP__EXTRA_METRICS[@]}"
+}
+
+# backup__push SERVICE ENGINE KIND RC SIZE ["NAME VALUE"]...
+backup__push() {
+  local service=$1 engine=$2 kind=$3 rc=$4 size=$5 now duration status labels body url out code pair
+  shift 5
   if [[ -z ${PUSHGATEWAY_URL:-} ]]; then
     backup_log "PUSHGATEWAY_URL is empty; metrics not pushed"
     return 0
@@ -439,22 +489,22 @@ backup__push_metrics() {
   duration=$(awk -v a="$BACKUP__START_REAL" -v b="$(backup__now_real)" 'BEGIN { d = b - a; if (d < 0) d = 0; printf "%.3f", d }')
   status=0
   if ((rc == 0)); then status=1; fi
-  labels="engine=\"$BACKUP_ENGINE\",runner=\"$BACKUP_RUNNER\""
+  labels="engine=\"$engine\",runner=\"$BACKUP_RUNNER\""
   body=$(
     printf '# TYPE %s gauge\n%s{%s} %s\n' \
       backup_last_attempt_timestamp_seconds backup_last_attempt_timestamp_seconds "$labels" "$BACKUP__START" \
       backup_last_run_success backup_last_run_success "$labels" "$status" \
       backup_last_duration_seconds backup_last_duration_seconds "$labels" "$duration" \
-      backup_last_size_bytes backup_last_size_bytes "$labels" "$BACKUP__SIZE_BYTES"
+      backup_last_size_bytes backup_last_size_bytes "$labels" "$size"
     if ((rc == 0)); then
       printf '# TYPE %s gauge\n%s{%s} %s\n' \
         backup_last_success_timestamp_seconds backup_last_success_timestamp_seconds "$labels" "$now"
     fi
-    for pair in "${BACKUP__EXTRA_METRICS[@]}"; do
+    for pair in "$@"; do
       printf '# TYPE %s gauge\n%s{%s} %s\n' "${pair%% *}" "${pair%% *}" "$labels" "${pair#* }"
     done
   )
-  url="${PUSHGATEWAY_URL%/}/metrics/job/backup/service/$BACKUP_SERVICE/kind/$BACKUP_KIND"
+  url="${PUSHGATEWAY_URL%/}/metrics/job/backup/service/$service/kind/$kind"
   # POST replaces only the pushed metric names in the group; PUT would replace the whole group and
   # erase backup_last_success_timestamp_seconds on every failed run, hiding how stale the last
   # good copy is. --retry-connrefused covers a Pushgateway pod that is restarting.
@@ -471,15 +521,29 @@ backup__push_metrics() {
   fi
 }
 
+# backup__stop_child: stops the step backup_run is waiting for, and waits (at most 10 s) until it
+# is gone, so that it no longer holds a mount or writes a work file when the hooks and the cleanup
+# run.
+backup__stop_child() {
+  local i
+  [[ -n $BACKUP__CHILD ]] || return 0
+  backup_log "stopping the running step (pid $BACKUP__CHILD)"
+  backup__kill_tree "$BACKUP__CHILD"
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$BACKUP__CHILD" 2>/dev/null || break
+    sleep 0.1
+  done
+  if ! kill -0 "$BACKUP__CHILD" 2>/dev/null; then wait "$BACKUP__CHILD" 2>/dev/null; fi
+  BACKUP__CHILD=''
+}
+
 backup__on_exit() {
-  local rc=$?
+  local rc=$? hook
   set +e
   # Cleanup and the push must finish even if the signal is sent again.
   trap '' HUP INT TERM
-  if [[ -n $BACKUP__CHILD ]]; then
-    backup_log "stopping the running step (pid $BACKUP__CHILD)"
-    backup__kill_tree "$BACKUP__CHILD"
-  fi
+  backup__stop_child
+  for hook in "${BACKUP__EXIT_HOOKS[@]}"; do "$hook" "$rc"; done
   backup__discard_all
   backup__push_metrics "$rc"
   if ((rc == 0)); then

@@ -47,6 +47,20 @@ describe('shellcheck', () => {
     expect(r.stdout).toContain('SC2086');
   });
 
+  it('uses no backup-lib internals (backup__* / BACKUP__* names) outside backup-lib.sh', () => {
+    const internal = /\b(backup__\w+|BACKUP__\w+)/g;
+    const shellFiles = fs
+      .readdirSync(SCRIPTS_DIR)
+      .filter((f) => f.endsWith('.sh'))
+      .map((f) => path.join(SCRIPTS_DIR, f));
+    const uses = shellFiles
+      .filter((s) => path.basename(s) !== 'backup-lib.sh')
+      .flatMap((s) => (fs.readFileSync(s, 'utf8').match(internal) ?? []).map((name) => `${path.basename(s)}: ${name}`));
+    expect(uses).toEqual([]);
+    // The check is live: the library itself is made of such names.
+    expect(fs.readFileSync(path.join(SCRIPTS_DIR, 'backup-lib.sh'), 'utf8').match(internal)?.length).toBeGreaterThan(20);
+  });
+
   it('ships the SQLite helpers only in sqlite-lib.sh, sourced only by the scripts that need them', () => {
     const sourcing = fs
       .readdirSync(SCRIPTS_DIR)
