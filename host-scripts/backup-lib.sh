@@ -26,6 +26,7 @@ BACKUP__LOCK_FD=''
 BACKUP__CHILD=''        # the command backup_run is waiting for
 BACKUP__SERIES=()       # filled by backup__series
 BACKUP__EXIT_HOOKS=()   # functions the EXIT trap calls with the exit status (backup_on_exit)
+BACKUP__LATE_FAILURES=() # why the run fails once it has published what it verified
 
 backup_log() {
   printf '%s [%s/%s] %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
@@ -150,6 +151,33 @@ backup__kill_tree() {
   for child in $children; do
     backup__kill_tree "$child"
   done
+}
+
+# backup_fail_at_end MESSAGE...: something is missing from this run's copies (a database the tools
+# skip): the run goes on and publishes what it verified, then fails with MESSAGE, and no retention
+# runs. Call it from the main shell, not inside backup_run.
+backup_fail_at_end() {
+  backup_log "ERROR: $*"
+  BACKUP__LATE_FAILURES+=("$*")
+}
+
+# backup__no_late_failure: fails (logging why) when backup_fail_at_end was called; checked before
+# retention, because the copies just published are incomplete.
+backup__no_late_failure() {
+  ((${#BACKUP__LATE_FAILURES[@]} == 0)) && return 0
+  backup_log "ERROR: not applying retention: the copies of this run are incomplete"
+  return 1
+}
+
+# backup_excluded_database NAME: NAME is one of the lines of BACKUP_EXCLUDE_DATABASES, the databases
+# the policy leaves out of every backup on purpose.
+backup_excluded_database() {
+  local line
+  [[ -n ${BACKUP_EXCLUDE_DATABASES:-} ]] || return 1
+  while IFS= read -r line; do
+    [[ -n $line && $line == "$1" ]] && return 0
+  done <<<"$BACKUP_EXCLUDE_DATABASES"
+  return 1
 }
 
 # backup_add_size BYTES: counts bytes into backup_last_size_bytes (backup_commit does it for files).
@@ -367,13 +395,15 @@ backup_one_copy() {
   backup_run "$dump" "$BACKUP_TMP" || backup_die "$tool failed"
   "$verify" "$BACKUP_TMP" || exit 1
   backup_commit "$BACKUP_TMP" "$BACKUP_DIR" "$prefix" "$suffix" || exit 1
+  backup__no_late_failure || exit 1
   backup_retention "$BACKUP_DIR" "$prefix" "$suffix" || exit 1
 }
 
 # backup_each_database PREFIX SUFFIX TOOL LIST DUMP VERIFY: one copy per database,
 # BACKUP_DIR/per-db/<db>/PREFIX<ts>SUFFIX. `LIST FILE` writes the names of the databases to back
 # up into FILE, each followed by a NUL (a name may hold spaces or newlines); BACKUP_DATABASES
-# (space-separated) replaces it when set. `DUMP DB FILE` and `VERIFY FILE DB` as above.
+# (space-separated) replaces it when set. Names listed in BACKUP_EXCLUDE_DATABASES are skipped.
+# `DUMP DB FILE` and `VERIFY FILE DB` as above.
 # Every database is attempted even after one failed: one broken database must not cost the others
 # their copy. The run then fails, naming the failed ones; the good copies stay published. Retention
 # runs only when every database succeeded, and only in the directories of the databases dumped.
@@ -394,6 +424,7 @@ backup_each_database() {
     fi
   done
   ((${#dbs_failed[@]} == 0)) || backup_die "failed databases: ${dbs_failed[*]} (the other dumps were kept)"
+  backup__no_late_failure || exit 1
   for db in "${dbs_dumped[@]}"; do
     backup_retention "$BACKUP_DIR/per-db/$db" "$prefix" "$suffix" || exit 1
   done
@@ -402,7 +433,8 @@ backup_each_database() {
 BACKUP__DATABASES=()    # filled by backup__list_databases
 
 backup__list_databases() {
-  local list=$1
+  local list=$1 db
+  local -a listed=()
   BACKUP__DATABASES=()
   if [[ -n ${BACKUP_DATABASES:-} ]]; then
     read -r -a BACKUP__DATABASES <<<"$BACKUP_DATABASES"
@@ -412,8 +444,15 @@ backup__list_databases() {
       backup_log "ERROR: cannot list databases"
       return 1
     }
-    mapfile -d '' -t BACKUP__DATABASES <"$BACKUP_TMP"
+    mapfile -d '' -t listed <"$BACKUP_TMP"
     backup_discard "$BACKUP_TMP"
+    for db in "${listed[@]}"; do
+      if backup_excluded_database "$db"; then
+        backup_log "database '$db' is excluded by the policy; not backed up"
+      else
+        BACKUP__DATABASES+=("$db")
+      fi
+    done
   fi
   # Zero databases is the silently-empty backup these jobs exist to prevent.
   ((${#BACKUP__DATABASES[@]})) || {
@@ -540,6 +579,10 @@ backup__stop_child() {
 backup__on_exit() {
   local rc=$? hook
   set +e
+  if ((rc == 0 && ${#BACKUP__LATE_FAILURES[@]})); then
+    backup_log "ERROR: ${BACKUP__LATE_FAILURES[*]}"
+    rc=1
+  fi
   # Cleanup and the push must finish even if the signal is sent again.
   trap '' HUP INT TERM
   backup__stop_child

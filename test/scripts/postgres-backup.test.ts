@@ -324,6 +324,62 @@ describe('postgres-backup.sh per-database', () => {
   });
 });
 
+describe('postgres-backup.sh and databases that do not allow connections', () => {
+  // pg_dumpall and pg_dump skip them without a word; the job must not call such a backup complete.
+  beforeAll(async () => {
+    await pg.psql('CREATE DATABASE frozen; CREATE DATABASE "cold ""one"""; CREATE DATABASE spare;');
+    await pg.psql('ALTER DATABASE frozen ALLOW_CONNECTIONS false; ALTER DATABASE "cold ""one""" ALLOW_CONNECTIONS false;');
+  });
+  afterAll(async () => {
+    await pg.psql('DROP DATABASE frozen; DROP DATABASE "cold ""one"""; DROP DATABASE spare;');
+  });
+
+  for (const kind of ['full', 'per-database'] as const) {
+    it(`${kind}: names each one and fails, after publishing the copies of the others, without retention`, async () => {
+      const dir = newDir(`pg-noconn-${kind}`);
+      const old = kind === 'full' ? dir : path.join(dir, 'per-db', 'shop');
+      const suffix = kind === 'full' ? '.sql.zst' : '.dump.zst';
+      // An old copy that retention (keepLast 1, keepWithin 0) would delete after a successful run.
+      fs.mkdirSync(old, { recursive: true });
+      const oldName = `dump_20200101T000000Z${suffix}`;
+      fs.copyFileSync('/dev/null', path.join(old, oldName));
+      const r = await runScript('postgres-backup.sh', [kind], {
+        env: env(`pg-noconn-${kind}`, kind, dir, { BACKUP_KEEP_LAST: '1', BACKUP_KEEP_WITHIN_SECONDS: '0', BACKUP_MIN_SIZE_RATIO: '0' }),
+      });
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/database 'frozen' does not allow connections \(datallowconn = false\)/);
+      expect(r.stderr).toMatch(/database 'cold "one"' does not allow connections/);
+      expect(r.stderr).not.toContain('finished successfully');
+      const series = seriesIn(old, 'dump_', suffix);
+      expect(series).toHaveLength(2);
+      expect(series[0]).toBe(oldName);
+      const g = await pgw.group(`pg-noconn-${kind}`, kind);
+      expect(g.get('backup_last_run_success')?.value).toBe(0);
+      expect(g.has('backup_last_success_timestamp_seconds')).toBe(false);
+    });
+
+    it(`${kind}: succeeds when the policy excludes them, and leaves excluded databases out`, async () => {
+      const dir = newDir(`pg-excluded-${kind}`);
+      const r = await runScript('postgres-backup.sh', [kind], {
+        env: env(`pg-excluded-${kind}`, kind, dir, { BACKUP_EXCLUDE_DATABASES: 'frozen\ncold "one"\nspare\n' }),
+      });
+      expect(r.stderr).toContain('finished successfully');
+      expect(r.code).toBe(0);
+      expect(r.stderr).toMatch(/database 'frozen' does not allow connections and is excluded by the policy/);
+      if (kind === 'full') {
+        const [dump] = seriesIn(dir, 'dump_', '.sql.zst');
+        const sql = await zstdText(path.join(dir, dump));
+        expect(sql).toContain('CREATE DATABASE shop');
+        expect(sql).not.toMatch(/CREATE DATABASE spare/);
+      } else {
+        const dumped = fs.readdirSync(path.join(dir, 'per-db'));
+        expect(dumped).toEqual(expect.arrayContaining(['notes', 'postgres', 'shop']));
+        expect(dumped.filter((d) => ['frozen', 'cold "one"', 'spare'].includes(d))).toEqual([]);
+      }
+    });
+  }
+});
+
 /** Starts a psql session that holds ACCESS EXCLUSIVE on shop.items until `release()`. */
 async function lockItems(): Promise<{ release: () => void; kill: () => void }> {
   // pg_dump waits for this lock: the job is then reliably in progress (lock held, temp file open)
