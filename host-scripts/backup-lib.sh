@@ -412,7 +412,11 @@ backup_each_database() {
   # Not "ok"/"failed": shellcheck follows this file into the job scripts, whose scalars of
   # those names would then look like arrays.
   local -a dbs_dumped=() dbs_failed=()
+  [[ ${BACKUP_DROPPED_KEEP_SECONDS:-} =~ ^[0-9]*$ ]] ||
+    backup_die "BACKUP_DROPPED_KEEP_SECONDS must be an integer >= 0 (0 or unset keeps the copies of dropped databases for ever)"
   backup__list_databases "$list" || exit 1
+  # An explicit list says nothing about the databases it leaves out.
+  if [[ -z ${BACKUP_DATABASES:-} ]]; then backup__find_dropped "$prefix" "$suffix"; fi
   for db in "${BACKUP__DATABASES[@]}"; do
     # Reset so that a failure before the work file exists discards nothing of another database's.
     BACKUP_TMP=''
@@ -428,13 +432,74 @@ backup_each_database() {
   for db in "${dbs_dumped[@]}"; do
     backup_retention "$BACKUP_DIR/per-db/$db" "$prefix" "$suffix" || exit 1
   done
+  backup__prune_dropped "$prefix" "$suffix" || exit 1
+}
+
+# backup_known_database NAME: NAME exists on the server although the list step leaves it out (a
+# database the tools cannot dump): its copies are not those of a dropped database.
+backup_known_database() {
+  BACKUP__KNOWN+=("$1")
+}
+
+BACKUP__LISTED=()       # every name the list step returned, excluded ones too
+BACKUP__KNOWN=()        # filled by backup_known_database
+BACKUP__DROPPED=()      # per-db directories with copies whose database no longer exists
+
+# backup__find_dropped PREFIX SUFFIX: a database dropped since an earlier run left copies that
+# nothing mentioned and nothing ever pruned. Logs each one and pushes their count.
+backup__find_dropped() {
+  local prefix=$1 suffix=$2 path name known
+  BACKUP__DROPPED=()
+  for path in "$BACKUP_DIR"/per-db/*/; do
+    path=${path%/}
+    [[ -d $path && ! -L $path ]] || continue
+    name=${path##*/}
+    for known in "${BACKUP__LISTED[@]}" "${BACKUP__KNOWN[@]}"; do
+      [[ $known == "$name" ]] && continue 2
+    done
+    backup__series "$path" "$prefix" "$suffix"
+    ((${#BACKUP__SERIES[@]})) || continue
+    BACKUP__DROPPED+=("$name")
+    backup_log "database '$name' no longer exists; its newest copy is per-db/$name/${BACKUP__SERIES[-1]}"
+  done
+  backup_metric backup_dropped_databases "${#BACKUP__DROPPED[@]}"
+}
+
+# backup__prune_dropped PREFIX SUFFIX: deletes the copies of a dropped database once its newest copy
+# is older than BACKUP_DROPPED_KEEP_SECONDS (unset or 0: never). Only after a successful run, like
+# retention; a database that still exists is never in BACKUP__DROPPED.
+backup__prune_dropped() {
+  local prefix=$1 suffix=$2 keep_seconds=${BACKUP_DROPPED_KEEP_SECONDS:-0} name dir newest ts cutoff f
+  for name in "${BACKUP__DROPPED[@]}"; do
+    if ((10#$keep_seconds == 0)); then
+      backup_log "database '$name' was dropped; its copies are kept (BACKUP_DROPPED_KEEP_SECONDS is unset or 0)"
+      continue
+    fi
+    cutoff=$(date -u -d "@$(($(date +%s) - 10#$keep_seconds))" +%Y%m%dT%H%M%SZ) || return 1
+    dir="$BACKUP_DIR/per-db/$name"
+    backup__series "$dir" "$prefix" "$suffix"
+    ((${#BACKUP__SERIES[@]})) || continue
+    newest=${BACKUP__SERIES[-1]}
+    ts=${newest#"$prefix"}
+    ts=${ts%"$suffix"}
+    if [[ $ts < $cutoff ]]; then
+      for f in "${BACKUP__SERIES[@]}"; do
+        rm -f -- "${dir:?}/$f" || return 1
+      done
+      # Anything else in it (a .rejected copy an operator may want) keeps the directory.
+      rmdir -- "$dir" 2>/dev/null || true
+      sync -- "$BACKUP_DIR/per-db" || true
+      backup_log "database '$name' was dropped: deleted its ${#BACKUP__SERIES[@]} copies (the newest, $newest, is older than $keep_seconds s)"
+    else
+      backup_log "database '$name' was dropped; its copies are kept until $newest is older than $keep_seconds s"
+    fi
+  done
 }
 
 BACKUP__DATABASES=()    # filled by backup__list_databases
 
 backup__list_databases() {
   local list=$1 db
-  local -a listed=()
   BACKUP__DATABASES=()
   if [[ -n ${BACKUP_DATABASES:-} ]]; then
     read -r -a BACKUP__DATABASES <<<"$BACKUP_DATABASES"
@@ -444,9 +509,9 @@ backup__list_databases() {
       backup_log "ERROR: cannot list databases"
       return 1
     }
-    mapfile -d '' -t listed <"$BACKUP_TMP"
+    mapfile -d '' -t BACKUP__LISTED <"$BACKUP_TMP"
     backup_discard "$BACKUP_TMP"
-    for db in "${listed[@]}"; do
+    for db in "${BACKUP__LISTED[@]}"; do
       if backup_excluded_database "$db"; then
         backup_log "database '$db' is excluded by the policy; not backed up"
       else

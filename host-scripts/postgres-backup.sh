@@ -69,6 +69,7 @@ check_unconnectable() {
   mapfile -d '' -t names <"$BACKUP_TMP"
   backup_discard "$BACKUP_TMP"
   for db in "${names[@]}"; do
+    backup_known_database "$db"
     if backup_excluded_database "$db"; then
       backup_log "database '$db' does not allow connections and is excluded by the policy; not backed up"
     else

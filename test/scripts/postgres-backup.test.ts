@@ -380,6 +380,72 @@ describe('postgres-backup.sh and databases that do not allow connections', () =>
   }
 });
 
+describe('postgres-backup.sh per-database and databases dropped since an earlier run', () => {
+  /** per-db/<name>/dump_<ts>.dump.zst copies as an earlier run left them. */
+  function seed(dir: string, copies: Record<string, Date[]>): void {
+    for (const [name, dates] of Object.entries(copies)) {
+      fs.mkdirSync(path.join(dir, 'per-db', name), { recursive: true });
+      for (const d of dates) fs.writeFileSync(path.join(dir, 'per-db', name, `dump_${backupTimestamp(d)}.dump.zst`), 'an earlier copy');
+    }
+  }
+  const DAY = 86400 * 1000;
+  const longAgo = [new Date(Date.now() - 40 * DAY), new Date(Date.now() - 30 * DAY)];
+  const recently = [new Date(Date.now() - 3600 * 1000)];
+
+  it('logs each one and pushes their count, and keeps their copies when no keep time is set', async () => {
+    const dir = newDir('pg-dropped-keep');
+    seed(dir, { gone: longAgo, 'gone too': recently, shop: longAgo });
+    const r = await runScript('postgres-backup.sh', ['per-database'], { env: env('pg-dropped-keep', 'per-database', dir, { BACKUP_MIN_SIZE_RATIO: '0' }) });
+    expect(r.stderr).toContain('finished successfully');
+    expect(r.stderr).toMatch(/database 'gone' no longer exists; its newest copy is per-db\/gone\/dump_\S+/);
+    expect(r.stderr).toMatch(/database 'gone too' no longer exists/);
+    expect(r.stderr).not.toMatch(/database '(shop|notes|postgres)' no longer exists/);
+    expect(seriesIn(path.join(dir, 'per-db', 'gone'), 'dump_', '.dump.zst')).toHaveLength(2);
+    expect(seriesIn(path.join(dir, 'per-db', 'gone too'), 'dump_', '.dump.zst')).toHaveLength(1);
+    const g = await pgw.group('pg-dropped-keep', 'per-database');
+    expect(g.get('backup_dropped_databases')?.value).toBe(2);
+    expect(g.get('backup_dropped_databases')?.labels).toMatchObject({ engine: 'postgres', runner: 'cronjob' });
+  });
+
+  it('prunes their copies once the newest is older than BACKUP_DROPPED_KEEP_SECONDS, never those of a database that exists', async () => {
+    const dir = newDir('pg-dropped-prune');
+    seed(dir, { gone: longAgo, 'gone too': recently, shop: longAgo });
+    const r = await runScript('postgres-backup.sh', ['per-database'], {
+      env: env('pg-dropped-prune', 'per-database', dir, { BACKUP_DROPPED_KEEP_SECONDS: String(7 * 86400), BACKUP_KEEP_LAST: '1', BACKUP_KEEP_WITHIN_SECONDS: String(365 * 86400), BACKUP_MIN_SIZE_RATIO: '0' }),
+    });
+    expect(r.stderr).toContain('finished successfully');
+    expect(r.stderr).toMatch(/database 'gone' was dropped: deleted its 2 copies/);
+    expect(fs.existsSync(path.join(dir, 'per-db', 'gone'))).toBe(false);
+    expect(seriesIn(path.join(dir, 'per-db', 'gone too'), 'dump_', '.dump.zst')).toHaveLength(1);
+    // shop exists: its old copies are retention's business (keepWithin a year keeps them), not this rule's.
+    expect(seriesIn(path.join(dir, 'per-db', 'shop'), 'dump_', '.dump.zst')).toHaveLength(3);
+    const g = await pgw.group('pg-dropped-prune', 'per-database');
+    expect(g.get('backup_dropped_databases')?.value).toBe(2);
+  });
+
+  it('prunes nothing after a failed run, and an explicit database list never marks the others dropped', async () => {
+    const dir = newDir('pg-dropped-failed');
+    seed(dir, { gone: longAgo });
+    const failed = await runScript('postgres-backup.sh', ['per-database'], {
+      env: env('pg-dropped-failed', 'per-database', dir, { BACKUP_DROPPED_KEEP_SECONDS: '60', BACKUP_DATABASES: 'shop no_such_db' }),
+    });
+    expect(failed.code).not.toBe(0);
+    expect(failed.stderr).not.toContain('no longer exists');
+    const bad = await runScript('postgres-backup.sh', ['per-database'], {
+      env: env('pg-dropped-failed', 'per-database', dir, { BACKUP_DROPPED_KEEP_SECONDS: '60', PGPASSWORD: 'wrong' }),
+    });
+    expect(bad.code).not.toBe(0);
+    expect(seriesIn(path.join(dir, 'per-db', 'gone'), 'dump_', '.dump.zst')).toHaveLength(2);
+  });
+
+  it('refuses a BACKUP_DROPPED_KEEP_SECONDS that is not a number', async () => {
+    const dir = newDir('pg-dropped-bad');
+    const r = await runScript('postgres-backup.sh', ['per-database'], { env: env('pg-dropped-bad', 'per-database', dir, { BACKUP_DROPPED_KEEP_SECONDS: '7d' }) });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('BACKUP_DROPPED_KEEP_SECONDS must be an integer');
+  });
+});
+
 /** Starts a psql session that holds ACCESS EXCLUSIVE on shop.items until `release()`. */
 async function lockItems(): Promise<{ release: () => void; kill: () => void }> {
   // pg_dump waits for this lock: the job is then reliably in progress (lock held, temp file open)
