@@ -27,6 +27,7 @@ BACKUP__CHILD=''        # the command backup_run is waiting for
 BACKUP__SERIES=()       # filled by backup__series
 BACKUP__EXIT_HOOKS=()   # functions the EXIT trap calls with the exit status (backup_on_exit)
 BACKUP__LATE_FAILURES=() # why the run fails once it has published what it verified
+BACKUP__USES_VOLUME=1   # 0: a job that writes no files (backup_init_without_volume)
 
 backup_log() {
   printf '%s [%s/%s] %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
@@ -83,6 +84,10 @@ backup_init() {
   trap 'exit 143' TERM
 
   [[ -n ${TMPDIR:-} && -d $TMPDIR && -w $TMPDIR ]] || backup_die "TMPDIR must be a writable directory"
+  if ((!BACKUP__USES_VOLUME)); then
+    backup_log "starting $BACKUP_ENGINE $BACKUP_KIND (writes no backup files; the backup volume is not used)"
+    return 0
+  fi
   # BACKUP_DIR is never created here: on a host whose NFS mount failed, mkdir would quietly put
   # the backups on the local disk instead.
   [[ -n ${BACKUP_DIR:-} && -d $BACKUP_DIR && -w $BACKUP_DIR ]] ||
@@ -110,6 +115,15 @@ backup_start_epoch() {
 # to unmount what they mounted (a mount must be gone before its directory can be removed).
 backup_on_exit() {
   BACKUP__EXIT_HOOKS+=("$1")
+}
+
+# backup_init_without_volume ENGINE KIND...: backup_init for a job that writes no files (the SQLite
+# integrity check). BACKUP_DIR is neither checked nor locked: a backup volume that is read-only or
+# missing must not stop the check, or the integrity gauge would keep its last value and the alert
+# could not fire.
+backup_init_without_volume() {
+  BACKUP__USES_VOLUME=0
+  backup_init "$@"
 }
 
 backup__check_retention_env() {
