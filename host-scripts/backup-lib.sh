@@ -102,6 +102,25 @@ backup_init() {
   # check and retention. It fails, and is reported, because an overlap means a hung or slow job.
   flock -n "$BACKUP__LOCK_FD" || backup_die "another $BACKUP_KIND run holds $lock"
   backup_log "starting $BACKUP_ENGINE $BACKUP_KIND backup (run $BACKUP_TS)"
+  backup__remove_stale_work
+}
+
+# backup__remove_stale_work: work files of an earlier run of this kind that was killed (SIGKILL,
+# a lost node, the kubelet's grace period) before its EXIT trap ran. Nothing else would ever remove
+# them, and the offsite sync would copy them. Work names carry the kind (backup_tmpfile), and this
+# run holds the kind's lock, so none of them belongs to a live run. Depth 3 reaches
+# per-db/<db>/.tmp.*; a matching directory is removed whole, never searched.
+backup__remove_stale_work() {
+  local path removed=0
+  while IFS= read -r -d '' path; do
+    if rm -rf -- "$path"; then
+      removed=$((removed + 1))
+      backup_log "removed ${path#"$BACKUP_DIR"/}, work left by an earlier $BACKUP_KIND run that was killed"
+    else
+      backup_log "WARNING: cannot remove $path, work left by an earlier run"
+    fi
+  done < <(find "$BACKUP_DIR" -mindepth 1 -maxdepth 3 -name ".tmp.$BACKUP_KIND.*" -prune -print0 2>/dev/null)
+  backup_metric backup_stale_work_removed "$removed"
 }
 
 # backup_start_epoch: prints the run's start (epoch seconds, the attempt timestamp; BACKUP_TS is
@@ -205,9 +224,10 @@ backup_metric() {
 }
 
 # backup_tmpfile DIR NAME: creates a hidden work file for NAME in DIR (same filesystem as the final
-# name, so the rename is atomic) and sets BACKUP_TMP. Retention and size checks never see it.
+# name, so the rename is atomic) and sets BACKUP_TMP. Retention and size checks never see it. The
+# name, .tmp.<kind>.NAME.XXXXXX, tells the next run of the kind what a killed run left behind.
 backup_tmpfile() {
-  BACKUP_TMP=$(mktemp -- "$1/.tmp.$2.XXXXXX") || {
+  BACKUP_TMP=$(mktemp -- "$1/.tmp.$BACKUP_KIND.$2.XXXXXX") || {
     backup_log "ERROR: cannot create a temporary file in $1"
     return 1
   }
@@ -222,7 +242,7 @@ backup_track() {
 
 # backup_tmpdir PARENT NAME: like backup_tmpfile, for a scratch directory.
 backup_tmpdir() {
-  BACKUP_TMP=$(mktemp -d -- "$1/.tmp.$2.XXXXXX") || {
+  BACKUP_TMP=$(mktemp -d -- "$1/.tmp.$BACKUP_KIND.$2.XXXXXX") || {
     backup_log "ERROR: cannot create a temporary directory in $1"
     return 1
   }

@@ -510,6 +510,38 @@ describe('postgres-backup.sh locking, signals and secrets while running', () => 
     }
   });
 
+  it('removes the work files of a run killed with SIGKILL at the start of the next run, under the lock, and says so', async () => {
+    const dir = newDir('pg-killed');
+    const lock = await lockItems();
+    let left: string[] = [];
+    try {
+      const job = startScript('postgres-backup.sh', ['per-database'], { env: env('pg-killed', 'per-database', dir, { BACKUP_DATABASES: 'notes shop' }) });
+      await waitForBlockedDump();
+      // SIGKILL to the whole process group: no trap runs, as when a node is lost.
+      const tree = processTree(job.child.pid!);
+      process.kill(-job.child.pid!, 'SIGKILL');
+      await job.result;
+      await waitUntil(() => tree.every((pid) => !isAlive(pid)), 5000, 'killed job gone');
+      left = allFiles(dir).filter((f) => f.includes('.tmp.'));
+      expect(left).toEqual([expect.stringMatching(/^per-db\/shop\/\.tmp\.per-database\.dump_\S+\.dump\.zst\.\w+$/)]);
+    } finally {
+      lock.kill();
+    }
+    // A full run shares the volume but not the lock: it must leave the per-database run's work alone.
+    fs.writeFileSync(path.join(dir, '.tmp.full.dump_20200101T000000Z.sql.zst.AbC123'), 'a killed full run');
+    fs.mkdirSync(path.join(dir, 'per-db', 'notes', '.tmp.per-database.scratch.Xy1234'), { recursive: true });
+    const r = await runScript('postgres-backup.sh', ['per-database'], { env: env('pg-killed', 'per-database', dir, { BACKUP_DATABASES: 'notes shop' }) });
+    expect(r.stderr).toContain('finished successfully');
+    expect(r.stderr).toContain(`removed ${left[0]}, work left by an earlier per-database run that was killed`);
+    expect(r.stderr).toMatch(/removed per-db\/notes\/\.tmp\.per-database\.scratch\.Xy1234, work left/);
+    expect(allFiles(dir).filter((f) => f.includes('.tmp.'))).toEqual(['.tmp.full.dump_20200101T000000Z.sql.zst.AbC123']);
+    expect((await pgw.group('pg-killed', 'per-database')).get('backup_stale_work_removed')?.value).toBe(2);
+    // The next run finds nothing and says 0.
+    await new Promise((res) => setTimeout(res, 1100));
+    await runScript('postgres-backup.sh', ['per-database'], { env: env('pg-killed', 'per-database', dir, { BACKUP_DATABASES: 'notes shop' }) });
+    expect((await pgw.group('pg-killed', 'per-database')).get('backup_stale_work_removed')?.value).toBe(0);
+  });
+
   it('on SIGTERM to the script alone (how Kubernetes stops a Job) stops the dump, cleans up and reports', async () => {
     const dir = newDir('pg-term');
     const lock = await lockItems();
@@ -518,7 +550,7 @@ describe('postgres-backup.sh locking, signals and secrets while running', () => 
       await waitForBlockedDump();
       const tree = processTree(job.child.pid!);
       expect(tree.length).toBeGreaterThan(2);
-      expect(allFiles(dir).some((f) => f.startsWith('.tmp.dump_'))).toBe(true);
+      expect(allFiles(dir).some((f) => f.startsWith('.tmp.full.dump_'))).toBe(true);
 
       const sent = Date.now();
       process.kill(job.child.pid!, 'SIGTERM');
