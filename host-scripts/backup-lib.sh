@@ -96,13 +96,37 @@ backup_init() {
   [[ ${BACKUP_MIN_SIZE_RATIO:-} =~ ^[0-9]+(\.[0-9]+)?$ ]] ||
     backup_die "BACKUP_MIN_SIZE_RATIO must be a decimal number such as 0.5 (0 disables the check)"
 
-  local lock="$BACKUP_DIR/.lock-$BACKUP_KIND"
+  local lock="$BACKUP_DIR/.lock-$BACKUP_KIND" earlier_run=0
+  if [[ -e $lock ]]; then earlier_run=1; fi
   exec {BACKUP__LOCK_FD}>>"$lock" || backup_die "cannot open lock file $lock"
   # A second run must not start while one is in progress: it would race the first one's size
   # check and retention. It fails, and is reported, because an overlap means a hung or slow job.
   flock -n "$BACKUP__LOCK_FD" || backup_die "another $BACKUP_KIND run holds $lock"
+  if ((earlier_run)); then backup__after_previous_run "$lock"; fi
+  # The lock file's time is this run's start, for the next run's check above.
+  touch -d "@$BACKUP__START" -- "$lock" || backup_log "WARNING: cannot set the time of $lock"
   backup_log "starting $BACKUP_ENGINE $BACKUP_KIND backup (run $BACKUP_TS)"
   backup__remove_stale_work
+}
+
+# backup__after_previous_run LOCK: two runs of a kind in the same second would give their copies
+# the same name, and the second run's commit would refuse to replace the first's verified copy. The
+# lock file's time is the start of the kind's previous run: a run that starts in that same second
+# waits for the next one. Names stay unique and keep the YYYYmmddTHHMMSSZ form that sorting,
+# retention and restores parse. (A clock more than 3 s behind the previous run's is only logged.)
+backup__after_previous_run() {
+  local previous now i
+  previous=$(stat -c %Y -- "$1") || return 0
+  now=$(date +%s)
+  for ((i = 0; i < 30 && now <= previous; i++)); do
+    sleep 0.1
+    now=$(date +%s)
+  done
+  if ((now <= previous)); then
+    backup_log "WARNING: the previous $BACKUP_KIND run started at $(date -u -d "@$previous" +%Y%m%dT%H%M%SZ), not before this one (is this clock behind?)"
+  fi
+  BACKUP__START=$now
+  BACKUP_TS=$(date -u -d "@$BACKUP__START" +%Y%m%dT%H%M%SZ)
 }
 
 # backup__remove_stale_work: work files of an earlier run of this kind that was killed (SIGKILL,
