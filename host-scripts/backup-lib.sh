@@ -113,12 +113,13 @@ backup_init() {
 # the same name, and the second run's commit would refuse to replace the first's verified copy. The
 # lock file's time is the start of the kind's previous run: a run that starts in that same second
 # waits for the next one. Names stay unique and keep the YYYYmmddTHHMMSSZ form that sorting,
-# retention and restores parse. (A clock more than 3 s behind the previous run's is only logged.)
+# retention and restores parse. The wait is bounded: a clock behind the previous run's (another
+# node's) by more than a second is only logged, and the commit then refuses a name already taken.
 backup__after_previous_run() {
   local previous now i
   previous=$(stat -c %Y -- "$1") || return 0
   now=$(date +%s)
-  for ((i = 0; i < 30 && now <= previous; i++)); do
+  for ((i = 0; i < 12 && now <= previous; i++)); do
     sleep 0.1
     now=$(date +%s)
   done
