@@ -78,7 +78,8 @@ check_unconnectable() {
     fi
   done
 }
-check_unconnectable
+# An explicit list of databases leaves the others out on purpose.
+if [[ $mode == full || -z ${BACKUP_DATABASES:-} ]]; then check_unconnectable; fi
 
 case $mode in
   full)

@@ -378,6 +378,13 @@ describe('postgres-backup.sh and databases that do not allow connections', () =>
       }
     });
   }
+
+  it('per-database with an explicit list: only the listed databases matter', async () => {
+    const dir = newDir('pg-noconn-listed');
+    const r = await runScript('postgres-backup.sh', ['per-database'], { env: env('pg-noconn-listed', 'per-database', dir, { BACKUP_DATABASES: 'shop notes' }) });
+    expect(r.stderr).toContain('finished successfully');
+    expect(r.stderr).not.toContain('does not allow connections');
+  });
 });
 
 describe('postgres-backup.sh per-database and databases dropped since an earlier run', () => {
