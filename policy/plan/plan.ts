@@ -189,14 +189,16 @@ function planServiceJobs(settings: PolicySettings, id: string, service: ParsedSe
         { name: 'TMPDIR', value: POD_PATHS.tmp },
         ...engine.env(service),
       ],
+      // A job that keeps no copies (the integrity check) does not mount the backup volume: with a
+      // hard NFS mount and the server down its pod could not even start, and the check must report.
       volumes: [
-        { name: 'backup', claimName: volume.pvcName },
+        ...(engineJob.keepsCopies ? [{ name: 'backup', claimName: volume.pvcName }] : []),
         { name: 'scripts', configMap: configMapName, defaultMode: '0555' },
         { name: 'tmp', emptyDir: { sizeLimit: service.scratchSize ?? engine.defaults.scratchSize } },
         ...own.volumes,
       ],
       mounts: [
-        { name: 'backup', mountPath: POD_PATHS.backup, readOnly: false },
+        ...(engineJob.keepsCopies ? [{ name: 'backup', mountPath: POD_PATHS.backup, readOnly: false }] : []),
         { name: 'scripts', mountPath: POD_PATHS.scripts, readOnly: true },
         { name: 'tmp', mountPath: POD_PATHS.tmp, readOnly: false },
         ...own.mounts,

@@ -470,8 +470,9 @@ describe('renderCronJob', () => {
         activeDeadlineSeconds: 1800,
         command: ['/bin/bash', '/opt/backup-policy/sqlite-integrity-check.sh'],
         env: [...contractEnv('vw', 'sqlite', 'integrity', 2592000, 8), ...sqliteEnv],
-        volumes,
-        mounts,
+        // No backup volume: the check must report even when the NFS server is down.
+        volumes: volumes.filter((v) => v.name !== 'backup'),
+        mounts: mounts.filter((m) => m.name !== 'backup'),
         resources: SMALL,
       }),
     ]);
