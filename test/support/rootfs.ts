@@ -82,3 +82,13 @@ export async function ensureRootfs(image: ImageName): Promise<RootfsBuild> {
   });
   return { image, path: dir, built: true, seconds: (Date.now() - started) / 1000 };
 }
+
+const IN_ROOTFS_SCRIPT = path.join(__dirname, 'in-rootfs.sh');
+
+/**
+ * The `[command, args]` that run `argv` inside the image's root filesystem (test/support/in-rootfs.sh)
+ * as `user` of the image (root when omitted). Files are shared through /tmp, at the same paths.
+ */
+export function inImage(image: ImageName, argv: string[], user = ''): [string, string[]] {
+  return [IN_ROOTFS_SCRIPT, [requireRootfs(image), user, ...argv]];
+}
