@@ -5,7 +5,7 @@ import type { Engine } from './schema';
  * service may override. Images are pinned; every tool the scripts call is baked into the image
  * (no package installs at run time). The default image is built from images/backup-tools/.
  */
-export const DEFAULT_IMAGE = 'ghcr.io/backup-policy/backup-tools:1.0.0-bookworm';
+export const DEFAULT_IMAGE = 'ghcr.io/backup-policy/backup-tools:0.2.0';
 
 export interface EngineDefaults {
   /** The job script in host-scripts/, run as `bash <script> <arg>`. */
