@@ -59,6 +59,7 @@ status=$(<"$status_file")
 case $rc in
   0) ;;
   18 | 56 | 92) backup_die "the snapshot download was cut short (curl exit $rc, HTTP $status)" ;;
+  23) backup_die "Write error: cannot write the snapshot to $BACKUP_DIR (curl exit 23; is the volume full?)" ;;
   47) backup_die "too many redirects from $VAULT_ADDR" ;;
   *) backup_die "cannot download the snapshot from $VAULT_ADDR (curl exit $rc)" ;;
 esac

@@ -18,7 +18,7 @@
  * half a gzip stream delivered as if whole, as a misbehaving proxy would).
  */
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -57,7 +57,7 @@ export interface VaultNodeOptions {
   port?: number;
   /** For `standby`: the active node's api_addr the redirect points to. */
   activeAddress?: string;
-  /** Size of state.bin in the snapshot. */
+  /** Size of state.bin in the snapshot (default 256 KiB). */
   stateBytes?: number;
 }
 
@@ -66,8 +66,8 @@ export function makeSnapshot(stateBytes: number, corrupt = false): Buffer {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bp-vault-snap-'));
   try {
     fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify({ ID: 'fake-snapshot', Index: 42, Term: 3, Version: 1 }));
-    const state = Buffer.alloc(stateBytes);
-    for (let i = 0; i < stateBytes; i++) state[i] = (i * 2654435761) >>> 24;
+    // Raft state is mostly encrypted values: it hardly compresses.
+    const state = randomBytes(stateBytes);
     fs.writeFileSync(path.join(dir, 'state.bin'), state);
     const sum = (f: string) => createHash('sha256').update(fs.readFileSync(path.join(dir, f))).digest('hex');
     fs.writeFileSync(path.join(dir, 'SHA256SUMS'), `${sum('meta.json')}  meta.json\n${sum('state.bin')}  state.bin\n`);
@@ -91,8 +91,8 @@ function json(res: http.ServerResponse, status: number, errors: string[]): void 
 /** Starts one fake Vault node. */
 export async function startVaultNode(opts: VaultNodeOptions): Promise<VaultNode> {
   const host = opts.host ?? '127.0.0.1';
-  const good = makeSnapshot(opts.stateBytes ?? 65536);
-  const corrupt = makeSnapshot(opts.stateBytes ?? 65536, true);
+  const good = makeSnapshot(opts.stateBytes ?? 262144);
+  const corrupt = makeSnapshot(opts.stateBytes ?? 262144, true);
   const requests: VaultRequest[] = [];
   const node: VaultNode = { address: '', port: 0, requests, answer: opts.answer ?? 'ok', stop: async () => undefined };
 
