@@ -2,11 +2,11 @@
 # Builds an image's root filesystem from Debian packages with mmdebstrap, the way the tests run it:
 #   build-rootfs.sh OUT_DIR PACKAGE_LIST...
 # Every list's packages (comments and blank lines dropped) are installed from Debian 13 "trixie",
-# then images/backup-tools/configure-rootfs.sh runs inside, as the Dockerfile runs it. OUT_DIR
+# then the configure-rootfs.sh beside each list runs inside, in the lists' order, as each image's
+# Dockerfile runs it. OUT_DIR
 # appears only when complete (built beside it, then renamed), so a cache never holds half a build.
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 suite=trixie
 
 (($# >= 2)) || {
@@ -33,10 +33,15 @@ trap 'rm -rf -- "$staging"' EXIT
 
 # --variant=apt: Essential packages, apt and the list, nothing recommended, like the Dockerfile's
 # --no-install-recommends on debian:trixie-slim. "$1" in a hook is mmdebstrap's, not this script's.
+hooks=()
 # shellcheck disable=SC2016
-mmdebstrap --quiet --variant=apt --mode=root --include="$packages" \
-  --customize-hook="copy-in '$here/backup-tools/configure-rootfs.sh' /tmp" \
-  --customize-hook='chroot "$1" /bin/sh /tmp/configure-rootfs.sh' \
-  --customize-hook='rm -f "$1/tmp/configure-rootfs.sh"' \
+for list in "$@"; do
+  configure=$(cd "$(dirname -- "$list")" && pwd)/configure-rootfs.sh
+  [[ -f $configure ]] || continue
+  hooks+=(--customize-hook="upload '$configure' /tmp/configure-rootfs.sh")
+  hooks+=(--customize-hook='chroot "$1" /bin/sh /tmp/configure-rootfs.sh')
+  hooks+=(--customize-hook='rm -f "$1/tmp/configure-rootfs.sh"')
+done
+mmdebstrap --quiet --variant=apt --mode=root --include="$packages" "${hooks[@]}" \
   "$suite" "$staging/root"
 mv -T -- "$staging/root" "$out"

@@ -9,6 +9,6 @@ export default async function globalSetup(): Promise<void> {
   // One after the other: two mmdebstrap runs at once fight over two cores for no gain.
   for (const image of ['backup-tools', 'backup-drill'] as const) {
     const r = await ensureRootfs(image);
-    process.stderr.write(`\n${image} root filesystem: ${r.built ? `built in ${r.seconds.toFixed(1)} s` : 'cached'} (${r.path})\n`);
+    process.stderr.write(`\n${image} root filesystem: ${r.built ? 'built' : 'cached'} in ${r.seconds.toFixed(3)} s (${r.path})\n`);
   }
 }

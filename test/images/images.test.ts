@@ -67,7 +67,7 @@ describe('one package list per image, for the Dockerfile and the tests', () => {
     expect(ins.filter((i) => i.op === 'FROM')).toEqual([{ op: 'FROM', args: `debian:${rootfsSuite()}-slim` }]);
     // The same configuration step as the rootfs (user 10001), and that user at run time.
     expect(ins.some((i) => i.op === 'RUN' && i.args.includes('sh /tmp/image/configure-rootfs.sh'))).toBe(true);
-    expect(read('images/build-rootfs.sh')).toContain('backup-tools/configure-rootfs.sh');
+    expect(read('images/build-rootfs.sh')).toContain('configure-rootfs.sh');
     expect(ins.filter((i) => i.op === 'USER').map((i) => i.args)).toEqual(['10001']);
   });
 
@@ -78,6 +78,15 @@ describe('one package list per image, for the Dockerfile and the tests', () => {
     const ins = instructions(read('images/backup-drill/Dockerfile'));
     expect(ins.find((i) => i.op === 'FROM')?.args).toBe('${TOOLS_IMAGE}');
     expect(ins.find((i) => i.op === 'ARG')?.args).toBe(`TOOLS_IMAGE=${DEFAULT_IMAGE}`);
+    expect(ins.some((i) => i.op === 'RUN' && i.args.includes('sh /tmp/image/configure-rootfs.sh'))).toBe(true);
+    expect(ins.filter((i) => i.op === 'USER').map((i) => i.args)).toEqual(['root', '10001']);
+  });
+
+  it('backup-drill ships no default database cluster and no apt lists', () => {
+    const root = requireRootfs('backup-drill');
+    expect(fs.readdirSync(path.join(root, 'var/lib/mysql'))).toEqual([]);
+    expect(fs.existsSync(path.join(root, 'var/lib/postgresql/17/main'))).toBe(false);
+    expect(fs.existsSync(path.join(root, 'usr/lib/postgresql/17/bin/postgres'))).toBe(true);
   });
 
   it('fails the check when a Dockerfile installs a package outside the list', () => {
@@ -183,7 +192,7 @@ describe('publishing', () => {
 
 describe('the image scripts', () => {
   it('are shellcheck-clean', async () => {
-    const files = ['images/build-rootfs.sh', 'images/backup-tools/configure-rootfs.sh', 'test/support/in-rootfs.sh'].map((f) => path.join(ROOT, f));
+    const files = ['images/build-rootfs.sh', 'images/backup-tools/configure-rootfs.sh', 'images/backup-drill/configure-rootfs.sh', 'test/support/in-rootfs.sh'].map((f) => path.join(ROOT, f));
     const r = await run('shellcheck', ['-x', '--severity=style', '--format=gcc', ...files]);
     expect(r.stdout + r.stderr).toBe('');
     expect(r.code).toBe(0);

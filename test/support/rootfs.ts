@@ -4,7 +4,8 @@
  *
  * The jest global setup (test/global-setup.ts) builds each once per machine into
  * `$BACKUP_POLICY_ROOTFS_CACHE` (default /var/cache/backup-policy) under a name keyed by a hash of
- * everything that decides its content: the package lists, the configure script and the build script.
+ * everything that decides its content: the package lists, the configure-rootfs.sh beside each list
+ * and the build script.
  * Changing any of them builds a new one; `.ci/run` points the cache at a fresh directory so CI always
  * builds from scratch. The Debian archive itself moves on: delete the cache to pick up updates.
  */
@@ -17,7 +18,6 @@ export type ImageName = 'backup-tools' | 'backup-drill';
 
 export const IMAGES_DIR = path.resolve(__dirname, '..', '..', 'images');
 const BUILD_SCRIPT = path.join(IMAGES_DIR, 'build-rootfs.sh');
-const CONFIGURE_SCRIPT = path.join(IMAGES_DIR, 'backup-tools', 'configure-rootfs.sh');
 
 /** The package list files an image is built from, in order (the drill image adds servers to the tools). */
 export function packageListFiles(image: ImageName): string[] {
@@ -40,7 +40,9 @@ export function rootfsCacheDir(): string {
 
 function contentKey(image: ImageName): string {
   const hash = createHash('sha256');
-  for (const file of [BUILD_SCRIPT, CONFIGURE_SCRIPT, ...packageListFiles(image)]) {
+  const lists = packageListFiles(image);
+  const configures = lists.map((l) => path.join(path.dirname(l), 'configure-rootfs.sh')).filter((f) => fs.existsSync(f));
+  for (const file of [BUILD_SCRIPT, ...lists, ...configures]) {
     hash.update(`${path.relative(IMAGES_DIR, file)}\0`).update(fs.readFileSync(file)).update('\0');
   }
   return hash.digest('hex').slice(0, 16);
