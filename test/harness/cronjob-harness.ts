@@ -255,6 +255,7 @@ export interface RunningPod {
 /** The PATH of debian:trixie-slim, which the image keeps. */
 const IMAGE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const SHIM_DIR = '/usr/local/sbin';
+const PODS_ROOT = '/var/tmp/bp-harness-pods';
 /** Device nodes a container runtime puts in a container's /dev. */
 const POD_DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'];
 
@@ -266,7 +267,6 @@ function imageHome(rootfs: string, uid: number): string | undefined {
   }
   return undefined;
 }
-const PODS_ROOT = '/var/tmp/bp-harness-pods';
 
 function claimOf(source: ClaimSource | string): ClaimSource {
   return typeof source === 'string' ? { path: source } : source;
