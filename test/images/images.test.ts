@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { DEFAULT_IMAGE } from '../../policy/engines';
+import { DEFAULT_IMAGE } from '../../policy/engines/engine';
 import { run } from '../support/servers';
 import { inImage, packageListFiles, readPackageList, requireRootfs } from '../support/rootfs';
 
