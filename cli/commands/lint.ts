@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { planPolicy } from '../../policy/plan/plan';
-import { lintPlan } from '../../policy/checks/lint';
+import { lintPlan, lintWarnings } from '../../policy/checks/lint';
 import { pvcCoverage, renderCoverage } from '../../policy/checks/coverage';
 import { loadPolicy, noMoreArguments, option, options, type Command } from '../args';
 
@@ -13,6 +13,7 @@ export const lint: Command = (args, { out, err }) => {
   noMoreArguments(args);
   const plan = planPolicy(loadPolicy(policyFile));
   const findings = lintPlan(plan);
+  for (const w of lintWarnings(plan)) err(`warning: ${w.path}: ${w.message}`);
   for (const f of findings) err(`${f.path}: ${f.message}`);
   let gaps = 0;
   if (pvcsFile) {

@@ -71,6 +71,7 @@ export interface ParsedServiceBase {
   timeout?: Duration;
   minSizeRatio?: number;
   runAsUser?: number;
+  runAsRoot?: { reason: string };
   scratchSize?: string;
   placement?: {
     nodeSelector?: Record<string, string>;

@@ -80,6 +80,8 @@ export interface PlannedService {
   critical: boolean;
   /** Fraction of the previous copy below which a new copy fails the run (0 disables). */
   minSizeRatio: number;
+  /** Why the jobs run as root, when the policy declares that exception. */
+  rootReason?: string;
   /** Declared RPO, when the policy states one. */
   rpo?: Duration;
   rto: { duration: Duration; declared: boolean };
@@ -204,7 +206,7 @@ function planServiceJobs(settings: PolicySettings, id: string, service: ParsedSe
         ...own.mounts,
       ],
       resources: service.resources ?? engine.defaults.resources,
-      runAsUser: service.runAsUser ?? DEFAULT_RUN_AS_USER,
+      runAsUser: service.runAsRoot ? 0 : (service.runAsUser ?? DEFAULT_RUN_AS_USER),
       placement: service.placement,
     };
   });
@@ -217,6 +219,7 @@ function planServiceJobs(settings: PolicySettings, id: string, service: ParsedSe
     title: service.displayName ?? id,
     critical: service.critical ?? false,
     minSizeRatio,
+    rootReason: service.runAsRoot?.reason,
     rpo: service.rpo,
     rto: service.rto ? { duration: service.rto, declared: true } : { duration: engine.typicalRestoreTime, declared: false },
     retention,

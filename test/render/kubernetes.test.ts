@@ -483,7 +483,7 @@ describe('renderCronJob', () => {
       'pg',
       {
         ...pgService,
-        runAsUser: 0,
+        runAsRoot: { reason: 'the test declares root on purpose' },
         image: 'registry.lan/tools:2',
         resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
         timeout: '20m',
