@@ -158,7 +158,7 @@ describe('publishing', () => {
     }
     const names = steps.find((s) => s.id === 'names');
     expect(names.env.OWNER).toBe('${{ github.repository_owner }}');
-    expect(names.run).toContain('ghcr.io/$owner/backup-tools');
+    expect(names.run).toContain('ghcr.io/$registry_owner/backup-tools');
     expect(workflow.jobs.publish.permissions).toEqual({ contents: 'read', packages: 'write' });
     expect(steps.find((s) => s.name === 'Digests').run).toContain('$TOOLS@$TOOLS_DIGEST');
   });
