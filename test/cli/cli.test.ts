@@ -59,9 +59,9 @@ describe('validate', () => {
     expect(stdout).toBe('');
     const lines = stderr.trim().split('\n');
     expect(lines).toEqual([
-      'services.db.engine: unknown engine, received "mongodb", allowed: postgres, mysql, etcd, vault, redis, sqlite',
-      expect.stringMatching(/^services\.cache\.retention\.keepWithin: not a duration, received "2 weeks", allowed: /),
-      expect.stringMatching(/^services\.cache\.schedule: expected 5 cron fields .* received "0 3 \* \*", allowed: /),
+      `${file}:6:13: services.db.engine: unknown engine, received "mongodb", allowed: postgres, mysql, etcd, vault, redis, sqlite`,
+      expect.stringMatching(/:13:30: services\.cache\.retention\.keepWithin: not a duration, received "2 weeks", allowed: /),
+      expect.stringMatching(/:11:15: services\.cache\.schedule: expected 5 cron fields .* received "0 3 \* \*", allowed: /),
       '3 issues found; nothing was written',
     ]);
   });
@@ -80,7 +80,7 @@ describe('validate', () => {
   test('an unsupported file type is refused', () => {
     const file = join(work, 'policy.toml');
     writeFileSync(file, '');
-    expect(cli(['validate', file])).toEqual(expect.objectContaining({ code: 1, stderr: expect.stringContaining('unsupported policy file') }));
+    expect(cli(['validate', file])).toEqual(expect.objectContaining({ code: 2, stderr: expect.stringContaining('not a policy file name') }));
   });
 });
 
