@@ -30,7 +30,7 @@ describe('validate', () => {
   test('the homelab lines say engine, schedule in words and retention', () => {
     const { stdout } = cli(['validate', 'stacks/homelab-policy.ts']);
     expect(stdout).toMatch(/^postgresql +postgres +dbaas +full at 00:00; per-database at 00:15; keep 14 days, at least the newest 7$/m);
-    expect(stdout).toMatch(/^etcd +etcd +kube-system +snapshot at 01:00, only on Sunday; keep 30 days, at least the newest 4$/m);
+    expect(stdout).toMatch(/^etcd +etcd +kube-system +snapshot at 02:30, only on Sunday; keep 30 days, at least the newest 4$/m);
     expect(stdout).toMatch(/^vaultwarden +sqlite +vaultwarden +snapshot on the hour, every 6 hours; integrity at 30 minutes past the hour; keep 30 days/m);
   });
 
