@@ -40,7 +40,12 @@ const sshUserSchema = z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, {
 const percentSchema = z
   .number({ error: (iss) => `expected a percentage, received ${show(iss.input)}` })
   .min(0, { error: (iss) => `percentage out of range, received ${show(iss.input)}, allowed: 0-100` })
-  .max(100, { error: (iss) => `percentage out of range, received ${show(iss.input)}, allowed: 0-100` });
+  .max(100, { error: (iss) => `percentage out of range, received ${show(iss.input)}, allowed: 0-100` })
+  // Rendered with String() into host.env (awk) and alert expressions: at most two decimal places
+  // keeps it plain decimal ("1e-7" is what String() makes of 0.0000001).
+  .refine((n) => Math.abs(n * 100 - Math.round(n * 100)) < 1e-6, {
+    error: (iss) => `too many decimal places, received ${show(iss.input)}, allowed: at most 2 (e.g. 15, 12.5, 0.25)`,
+  });
 
 const hostJob = {
   schedule: scheduleSchema,

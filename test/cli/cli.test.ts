@@ -130,7 +130,7 @@ describe('schema', () => {
 
   test('the JSON Schema describes every engine', () => {
     const schema = JSON.parse(renderPolicyJsonSchema());
-    const engines = schema.properties.services.additionalProperties.oneOf.map((s: any) => s.properties.engine.const);
+    const engines = schema.properties.services.additionalProperties.allOf.map((s: any) => s.if.properties.engine.const);
     expect(engines).toEqual(['postgres', 'mysql', 'etcd', 'vault', 'redis', 'sqlite']);
   });
 });
