@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } 
 import { tmpdir } from 'node:os';
 import { dirname, extname, join, relative, resolve } from 'node:path';
 import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Document, type Node as YamlNode } from 'yaml';
-import { EnvironmentError, PolicyValidationError, UsageError } from '../values/errors';
+import { EnvironmentError, PolicyValidationError, UsageError, dottedPath } from '../values/errors';
 
 /** Line and column, both counted from 1, as editors and compilers print them. */
 export interface SourcePosition {
@@ -97,17 +97,17 @@ function keyProblems(node: YamlNode | null | undefined, path: (string | number)[
   for (const pair of node.items) {
     const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
     const keyPath = [...path, key];
-    const dotted = keyPath.map((p) => (typeof p === 'number' ? `[${p}]` : p)).join('.').replace(/\.\[/g, '[');
+    const dotted = dottedPath(keyPath);
     const where = at(pair.key as YamlNode);
     if (RESERVED_KEYS.has(key)) {
-      issues.push(`${where}: ${dotted}: reserved key, received "${key}", allowed: any other name (JavaScript gives "${key}" a meaning of its own)`);
+      issues.push(`${where}: ${dotted}: reserved key, received ${JSON.stringify(key)}, allowed: any other name (JavaScript gives "${key}" a meaning of its own)`);
       continue;
     }
     if (seen.has(key)) {
       issues.push(
         path.length === 1 && path[0] === 'services'
-          ? `${where}: ${dotted}: duplicate service id, received "${key}" twice, allowed: each id once (the second would silently replace the first)`
-          : `${where}: ${dotted}: duplicate key, received "${key}" twice, allowed: each key once`,
+          ? `${where}: ${dotted}: duplicate service id, received ${JSON.stringify(key)} twice, allowed: each id once (the second would silently replace the first)`
+          : `${where}: ${dotted}: duplicate key, received ${JSON.stringify(key)} twice, allowed: each key once`,
       );
     }
     seen.add(key);

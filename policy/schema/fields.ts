@@ -14,7 +14,8 @@ import { normalizeAbsolutePath, normalizeRelativePath, SAFE_PATH, type AbsoluteP
  */
 
 export function show(value: unknown): string {
-  const text = typeof value === 'string' ? `"${value}"` : JSON.stringify(value);
+  // JSON quoting: a received value with a newline or an escape code stays on its issue's line.
+  const text = JSON.stringify(value);
   return text === undefined ? String(value) : text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 

@@ -6,13 +6,26 @@ import type { z } from 'zod';
  * file the declaration came from.
  */
 export class PolicyValidationError extends Error {
+  readonly issues: string[];
+
   constructor(
-    readonly issues: string[],
+    issues: string[],
     readonly paths: readonly (readonly PropertyKey[] | undefined)[] = [],
   ) {
-    super(`invalid backup policy:\n${issues.map((i) => `  ${i}`).join('\n')}`);
+    const lines = issues.map(oneLine);
+    super(`invalid backup policy:\n${lines.map((i) => `  ${i}`).join('\n')}`);
+    this.issues = lines;
     this.name = 'PolicyValidationError';
   }
+}
+
+/**
+ * One issue, one line: a received value or key with a newline split an issue over lines (and the
+ * next line read like another issue), an escape code could rewrite the terminal or CI log.
+ */
+function oneLine(issue: string): string {
+  // eslint-disable-next-line no-control-regex
+  return issue.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => JSON.stringify(c).slice(1, -1));
 }
 
 /** The command line is wrong: an unknown flag, a missing value, a named file that does not exist. */
@@ -36,7 +49,7 @@ export const EXIT = { ok: 0, invalidPolicy: 1, usage: 2, environment: 3, interna
 
 function show(value: unknown): string {
   if (value === undefined) return 'nothing';
-  const text = typeof value === 'string' ? `"${value}"` : JSON.stringify(value);
+  const text = JSON.stringify(value) ?? String(value);
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
@@ -49,7 +62,9 @@ function typeName(value: unknown): string {
 }
 
 export function dottedPath(path: readonly PropertyKey[]): string {
-  return path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[') || '(policy)';
+  // A key with spaces or control characters is quoted, so the path stays one readable token.
+  const segment = (p: PropertyKey) => (typeof p === 'number' ? `[${p}]` : /^[\x21-\x7e]+$/.test(String(p)) ? String(p) : JSON.stringify(String(p)));
+  return path.map(segment).join('.').replace(/\.\[/g, '[') || '(policy)';
 }
 
 /**
