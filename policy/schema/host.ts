@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isWithin, overlaps } from '../values/path';
+import { isWithin, overlaps, type AbsolutePath } from '../values/path';
 import {
   absolutePathSchema,
   countSchema,
@@ -145,6 +145,29 @@ export const hostSectionSchema = z
       if (delay.totalSeconds * 2 > schedule.shortestGap.totalSeconds) {
         ctx.addIssue({ ...at('randomizedDelay'), input: delay.toString(), message: `the randomized delay would move ${section} runs by more than half the gap between them; received ${delay.toString()}, allowed: at most ${schedule.shortestGap.times(0.5).toString()}` });
       }
+    }
+    // What the host jobs touch: the daily backup copies pveConfig.paths onto the backup disk, and
+    // the offsite sync rotates (truncates) the change log. ["/"] copied the root filesystem,
+    // the backup disk included, into itself; a change log at /etc/passwd would be emptied.
+    const disk = host.fileBackup.mountPoint;
+    host.fileBackup.pveConfig.paths.forEach((path, i) => {
+      const problem =
+        path === '/'
+          ? 'the whole root filesystem'
+          : isWithin(disk, path)
+            ? `a tree holding the backup disk ${show(disk)} (it would copy itself)`
+            : isWithin(path, disk)
+              ? `a folder on the backup disk ${show(disk)}`
+              : host.offsite.sources.find((source) => overlaps(path, source.path))
+                ? 'an NFS tree (the offsite sync already carries it)'
+                : undefined;
+      if (problem) {
+        ctx.addIssue({ ...at('fileBackup', 'pveConfig', 'paths', i), input: path, message: `a PVE config path must be configuration, not ${problem}; received ${show(path)}, allowed: folders such as "/etc/pve" outside the backup disk and the NFS trees` });
+      }
+    });
+    const changeLogHomes = [disk, '/var/lib/backup-policy'] as AbsolutePath[];
+    if (!changeLogHomes.some((home) => isWithin(host.offsite.changeLog, home) && host.offsite.changeLog !== home)) {
+      ctx.addIssue({ ...at('offsite', 'changeLog'), input: host.offsite.changeLog, message: `the offsite sync truncates the change log, so it must be a file of its own, received ${show(host.offsite.changeLog)}, allowed: a file under the backup disk ${show(disk)} or under /var/lib/backup-policy` });
     }
     const sources = host.offsite.sources;
     sources.forEach((source, i) => {
