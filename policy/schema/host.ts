@@ -166,7 +166,9 @@ export const hostSectionSchema = z
       }
     });
     const changeLogHomes = [disk, '/var/lib/backup-policy'] as AbsolutePath[];
-    if (!changeLogHomes.some((home) => isWithin(host.offsite.changeLog, home) && host.offsite.changeLog !== home)) {
+    const insideSource = host.offsite.sources.some((source) => isWithin(host.offsite.changeLog, source.path));
+    // Inside a watched tree is its own issue (below); one issue per mistake.
+    if (!insideSource && !changeLogHomes.some((home) => isWithin(host.offsite.changeLog, home) && host.offsite.changeLog !== home)) {
       ctx.addIssue({ ...at('offsite', 'changeLog'), input: host.offsite.changeLog, message: `the offsite sync truncates the change log, so it must be a file of its own, received ${show(host.offsite.changeLog)}, allowed: a file under the backup disk ${show(disk)} or under /var/lib/backup-policy` });
     }
     const sources = host.offsite.sources;

@@ -1,5 +1,6 @@
 import type { BackupPolicyInput } from '../../policy/parse/policy-schema';
 import { policyJsonSchema } from '../../policy/parse/json-schema';
+import { dottedPath } from '../../policy/values/errors';
 import { homelabPolicy } from '../../stacks/homelab-policy';
 import { samplePolicy } from '../support/policies';
 
@@ -109,7 +110,7 @@ export function stringMutations(policy: unknown, edit: (text: string) => string)
 const RECORDS = new Set(['services', 'alerts.ruleLabels', 'images', 'services.*.placement.nodeSelector']);
 
 function dotted(segments: (string | number)[]): string {
-  return segments.map((s) => (typeof s === 'number' ? `[${s}]` : s)).join('.').replace(/\.\[/g, '[');
+  return dottedPath(segments);
 }
 
 function setAt(policy: any, segments: (string | number)[], value: unknown) {
