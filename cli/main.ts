@@ -48,7 +48,7 @@ const VERBS: Record<string, Verb> = {
 
 const EXIT_CODES = `exit codes:
   0  success
-  1  the policy is invalid (or lint found problems); every issue is listed
+  1  the policy or the project configuration is invalid (or lint found problems); every issue is listed
   2  usage: unknown command or option, missing value, a named file that does not exist
   3  environment: a stale build, no git repository, a file or folder that cannot be read or written
   4  internal error: a bug in backup-policy; please report it with the command line`;
@@ -107,6 +107,12 @@ function report(error: unknown, command: string, err: (line: string) => void): n
   if (error instanceof PolicyValidationError) {
     for (const issue of error.issues) err(issue);
     err(`${error.issues.length} issue${error.issues.length === 1 ? '' : 's'} found; nothing was written`);
+    return EXIT.invalidPolicy;
+  }
+  // Thrown by stacks/synth.ts (known by name: the CLI loads cdktf only for synth): the project's
+  // configuration or output folder refused, nothing written.
+  if (error instanceof Error && (error.name === 'OutputFolderError' || error.name === 'StateLocationError')) {
+    err(`backup-policy ${command}: ${error.message}`);
     return EXIT.invalidPolicy;
   }
   if (error instanceof UsageError) {

@@ -24,6 +24,8 @@ export const homelabPolicy = defineBackupPolicy({
       full: { schedule: 'daily at 00:00' },
       perDatabase: { schedule: 'daily at 00:15' },
       retention: { keepWithin: '14d', keepLast: 7 },
+      // The PVCs each dump covers, as the Helm charts name them: `lint --pvcs` counts them covered.
+      dataClaims: ['data-postgresql-0'],
     },
     mysql: {
       engine: 'mysql',
@@ -37,6 +39,7 @@ export const homelabPolicy = defineBackupPolicy({
       full: { schedule: 'daily at 00:30' },
       perDatabase: { schedule: 'daily at 00:45' },
       retention: { keepWithin: '14d', keepLast: 7 },
+      dataClaims: ['data-mysql-0'],
     },
     etcd: {
       engine: 'etcd',
@@ -55,6 +58,8 @@ export const homelabPolicy = defineBackupPolicy({
         tolerations: [{ key: 'node-role.kubernetes.io/control-plane', operator: 'Exists', effect: 'NoSchedule' }],
       },
       retention: { keepWithin: '30d', keepLast: 4 },
+      // No dataClaims: kubeadm's etcd is a static pod keeping /var/lib/etcd on the node's own disk,
+      // so no snapshot or file-backup layer reaches it; its snapshot job is its only copy.
     },
     vault: {
       engine: 'vault',
@@ -63,6 +68,7 @@ export const homelabPolicy = defineBackupPolicy({
       address: 'http://vault-active.vault.svc.cluster.local:8200',
       tokenSecret: { name: 'vault-backup-token', key: 'token' },
       retention: { keepWithin: '30d', keepLast: 4 },
+      dataClaims: ['data-vault-0'],
     },
     redis: {
       engine: 'redis',
@@ -73,6 +79,7 @@ export const homelabPolicy = defineBackupPolicy({
         passwordSecret: { name: 'redis-backup', key: 'password' },
       },
       retention: { keepWithin: '30d', keepLast: 4 },
+      dataClaims: ['redis-data-redis-master-0'],
     },
     vaultwarden: {
       engine: 'sqlite',
@@ -93,6 +100,11 @@ export const homelabPolicy = defineBackupPolicy({
       runAsUser: 0,
       retention: { keepWithin: '30d', keepLast: 8 },
     },
+  },
+  // The spec's protection matrix: Prometheus is "excluded" (regenerable, too large for the offsite
+  // bandwidth), and its namespace is kept out of the snapshots for its churn.
+  coverage: {
+    exclude: [{ namespace: 'monitoring', reason: 'Prometheus metrics: regenerable, too large to be worth snapshots or offsite bandwidth' }],
   },
   // Layers 1-3 of the spec: the Proxmox host's snapshots, file backup and offsite sync, rendered
   // to scripts and systemd units and deployed over SSH by the null provider.

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { planPolicy } from '../../policy/plan/plan';
 import { lintPlan } from '../../policy/checks/lint';
-import { pvcCoverage } from '../../policy/checks/coverage';
+import { pvcCoverage, renderCoverage } from '../../policy/checks/coverage';
 import { UsageError, loadPolicy, noMoreArguments, option, options, withPolicySource, type Command } from '../args';
 
 /** lint [--policy FILE] [--pvcs FILE] [--lvm-class NAME]... [--nfs-class NAME]... */
@@ -17,16 +17,11 @@ export const lint: Command = (args, { out, err }) => {
   for (const f of findings) err(`${f.path}: ${f.message}`);
   let gaps = 0;
   if (pvcs) {
-    const rows = pvcCoverage(plan, pvcs, { lvm: lvm.length > 0 ? lvm : ['proxmox-lvm'], nfs });
-    out('| PVC | storage class | covered by |');
-    out('|---|---|---|');
-    for (const row of rows) {
-      const by = row.covered.length > 0 ? row.covered.join(', ') : row.excludedBy ? `nothing: excluded by ${row.excludedBy}` : '**nothing (not covered, not excluded)**';
-      out(`| ${row.pvc} | ${row.storageClass || '(none)'} | ${by} |`);
-      if (row.covered.length === 0 && !row.excludedBy) {
-        gaps += 1;
-        err(`pvcs.${row.pvc}: no layer covers this PVC and no exclusion names it`);
-      }
+    const report = pvcCoverage(plan, pvcs, { lvm: lvm.length > 0 ? lvm : ['proxmox-lvm'], nfs });
+    out(renderCoverage(report).trimEnd());
+    for (const row of report.rows.filter((r) => r.gap)) {
+      gaps += 1;
+      err(`pvcs.${row.pvc}: no layer covers this PVC and no exclusion names it; name it as a service's dataClaims, or add it to coverage.exclude with a reason`);
     }
   }
   const problems = findings.length + gaps;

@@ -79,9 +79,16 @@ function checkHost(plan: BackupPlan): Finding[] {
   if (!host || !snapshots) return [];
   const schedule = snapshots.schedule;
   const retention = host.snapshots.retention;
-  return retention.totalSeconds < 2 * schedule.longestGap.totalSeconds
-    ? [{ path: 'host.snapshots.retention', message: `keeps snapshots ${retention.toHuman()} while they are taken up to ${schedule.longestGap.toHuman()} apart: fewer than two remain; keep at least ${schedule.longestGap.times(2).toHuman()}` }]
-    : [];
+  const findings: Finding[] = [];
+  if (host.acceptUnknownHostKey) {
+    findings.push({ path: 'host.acceptUnknownHostKey', message: `the deploy connects to ${host.address} without checking its SSH host key and runs install.sh as root on whatever answers; pin host.hostKey (ssh-keyscan -t ed25519 ${host.address})` });
+  }
+  // No key in the policy is no finding: it may come from TF_VAR_host_ssh_host_key (a CI secret),
+  // and Terraform refuses the deploy at plan time while neither holds one.
+  if (retention.totalSeconds < 2 * schedule.longestGap.totalSeconds) {
+    findings.push({ path: 'host.snapshots.retention', message: `keeps snapshots ${retention.toHuman()} while they are taken up to ${schedule.longestGap.toHuman()} apart: fewer than two remain; keep at least ${schedule.longestGap.times(2).toHuman()}` });
+  }
+  return findings;
 }
 
 export function lintPlan(plan: BackupPlan): Finding[] {

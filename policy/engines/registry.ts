@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { EngineModule, ParsedServiceBase } from './engine';
+import { SCRIPT_LIBRARY, type EngineModule, type ParsedServiceBase } from './engine';
 import { etcd } from './etcd';
 import { mysql } from './mysql';
 import { postgres } from './postgres';
@@ -43,4 +43,13 @@ export function engineModule(engine: string): EngineModule {
   const module = byEngine.get(engine);
   if (!module) throw new Error(`no engine module for "${engine}"`);
   return module;
+}
+
+/**
+ * Every script an engine can ship in a CronJob's ConfigMap, the shared library first: derived from
+ * each engine's example (which declares every optional job), never copied into lists by hand.
+ */
+export function engineScripts(): string[] {
+  const scripts = ENGINE_MODULES.flatMap((m) => (m as unknown as EngineModule).scripts(m.schema.parse(m.example) as ParsedServiceBase));
+  return [SCRIPT_LIBRARY, ...new Set(scripts)];
 }

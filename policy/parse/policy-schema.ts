@@ -14,6 +14,11 @@ const channelSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._#@-]{0,99}$/, {
   error: (iss) => `not a routing channel name, received ${show(iss.input)}, allowed: letters, digits and . _ # @ -, at most 100 characters`,
 });
 
+/** A reviewer reads this in the coverage report: one line of printable text. */
+const coverageReasonSchema = z.string().regex(/^[^\x00-\x1f\x7f|]{3,300}$/, {
+  error: (iss) => `not a reason a reviewer can read, received ${show(iss.input)}, allowed: 3-300 printable characters, no "|" (it ends a table cell)`,
+});
+
 export const policySchema = z.strictObject({
   timeZone: timeZoneSchema.meta({ description: 'Rendered into every CronJob timeZone and systemd OnCalendar.' }),
   nfs: z.strictObject({
@@ -46,6 +51,20 @@ export const policySchema = z.strictObject({
     .prefault({}),
   images: z.partialRecord(z.enum(ENGINES as [Engine, ...Engine[]]), imageSchema).default({}).meta({ description: 'Per-engine image overrides. @default the pinned backup-tools image' }),
   services: z.record(serviceIdSchema, serviceSchema),
+  coverage: z
+    .strictObject({
+      exclude: z
+        .array(
+          z.strictObject({
+            namespace: dnsLabel('namespace'),
+            claim: dnsLabel('PersistentVolumeClaim name', 253).optional().meta({ description: 'One PVC of the namespace. @default every PVC of the namespace' }),
+            reason: coverageReasonSchema.meta({ description: 'Why no backup is needed, shown beside the PVC in the coverage report.' }),
+          }),
+        )
+        .default([]),
+    })
+    .prefault({})
+    .meta({ description: 'PVCs deliberately left without a backup (`lint --pvcs`): each exclusion names a namespace or one PVC, and why.' }),
   host: hostSectionSchema.optional().meta({ description: 'The Proxmox host layers (snapshots, file backup, offsite sync). @default none: the policy covers only the cluster' }),
 });
 

@@ -92,6 +92,9 @@ export interface PlannedHostService extends PlannedHostUnit {
 export interface HostPlan {
   name: string;
   address: string;
+  /** The pinned SSH host key; the deploy refuses to connect without one unless acceptUnknownHostKey. */
+  hostKey?: string;
+  acceptUnknownHostKey: boolean;
   /** The zone of every OnCalendar (the host's own, or the policy's). */
   timeZone: string;
   installDir: AbsolutePath;
@@ -233,6 +236,8 @@ export function planHost(policy: Pick<ParsedPolicy, 'timeZone' | 'host'>): HostP
   return {
     name: host.name,
     address: host.address,
+    hostKey: host.hostKey,
+    acceptUnknownHostKey: host.acceptUnknownHostKey ?? false,
     timeZone,
     installDir: host.installDir,
     snapshots,

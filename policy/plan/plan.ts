@@ -108,6 +108,15 @@ export interface BackupPlan {
   host?: HostPlan;
   /** Every alert group: one per service, then the host's. */
   alerts: AlertGroup[];
+  /** PVCs deliberately left without a backup, each with its reason (coverage.exclude). */
+  coverageExclusions: CoverageExclusion[];
+}
+
+export interface CoverageExclusion {
+  namespace: string;
+  /** Undefined: every PVC of the namespace. */
+  claim?: string;
+  reason: string;
 }
 
 const DAY_SECONDS = 86400;
@@ -122,6 +131,10 @@ function camel(id: string): string {
     .split('-')
     .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
     .join('');
+}
+
+function uniqueClaims(claims: ClaimRef[]): ClaimRef[] {
+  return claims.filter((c, i) => claims.findIndex((o) => o.namespace === c.namespace && o.claim === c.claim) === i);
 }
 
 type ServicePlanWithoutProtection = Omit<PlannedService, 'protection'>;
@@ -209,7 +222,8 @@ function planServiceJobs(settings: PolicySettings, id: string, service: ParsedSe
     scripts: { configMapName, files: [SCRIPT_LIBRARY, ...engine.scripts(service)] },
     jobs,
     target: engine.target(service),
-    dataClaims: engine.dataClaims(service),
+    // The engine's own mounts (SQLite's data claim) and the claims the policy names as the dump's.
+    dataClaims: uniqueClaims([...engine.dataClaims(service), ...service.dataClaims.map((claim) => ({ namespace: service.namespace, claim }))]),
     restoreSteps: engine.restoreSteps(service, { serviceId: id, namespace: service.namespace, nfsPath: volume.path }),
   };
 }
@@ -230,6 +244,7 @@ export function planParsedPolicy(policy: ParsedPolicy): BackupPlan {
     alertSettings: policy.alerts,
     services,
     host,
+    coverageExclusions: policy.coverage.exclude,
   };
   return { ...partial, alerts: planAlerts(partial) };
 }

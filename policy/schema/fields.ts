@@ -236,6 +236,10 @@ export const serviceCommon = {
   runAsUser: z.number().int().min(0).max(2147483647).optional().meta({ description: 'UID of the job. 0 (root) only when the data requires it. @default 10001' }),
   scratchSize: quantitySchema.optional().meta({ description: 'Size limit of the /tmp emptyDir. @default "2Gi"' }),
   placement: placementSchema.optional(),
+  dataClaims: z
+    .array(dnsLabel('PersistentVolumeClaim name', 253))
+    .default([])
+    .meta({ description: 'PVCs in the service\'s namespace holding the data its dumps cover (e.g. "data-postgresql-0"): coverage counts them as covered by the dump, and only a service with claims gets snapshot and file-backup layers. @default none (e.g. kubeadm\'s etcd, a static pod without a PVC)' }),
 };
 
 /** Names the engine passes to its tools itself (never through a shell word split). */

@@ -119,6 +119,17 @@ export const hostSectionSchema = z
   .strictObject({
     name: dnsLabel('host name').meta({ description: 'Names the host in docs and metrics ("pve").' }),
     address: hostSchema.meta({ description: 'Where the host is reached over SSH for deployment (the connection itself comes from Terraform variables).' }),
+    hostKey: z
+      .string()
+      .regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}$/, {
+        error: (iss) => `not an SSH public host key, received ${show(iss.input)}, allowed: "<type> <base64>" as \`ssh-keyscan -t ed25519 <host>\` prints it after the host name`,
+      })
+      .optional()
+      .meta({ description: 'The host\'s SSH public key ("ssh-ed25519 AAAA..."). The deploy runs install.sh as root on whatever answers, so it refuses to connect without a pinned key (this, or TF_VAR_host_ssh_host_key). @default none' }),
+    acceptUnknownHostKey: z
+      .literal(true, { error: (iss) => `acceptUnknownHostKey can only be true, received ${show(iss.input)}, allowed: true, or leave it out` })
+      .optional()
+      .meta({ description: 'Deploy without checking the host key (anyone on the path can answer as the host and get root-run scripts). lint reports it. @default absent: a host key is required' }),
     timeZone: timeZoneSchema.optional().meta({ description: 'Zone of the OnCalendar schedules. @default the policy timeZone' }),
     pushgateway: z.strictObject({ url: urlSchema }).meta({ description: 'The Pushgateway as the host reaches it (a NodePort, not the cluster DNS name).' }),
     kubeconfig: absolutePathSchema.prefault('/root/.kube/config').meta({ description: 'kubectl config on the host: PVC LV -> namespace lookup and workload scaling on restore.' }),
@@ -130,6 +141,9 @@ export const hostSectionSchema = z
   })
   .superRefine((host, ctx) => {
     const at = (...path: (string | number)[]) => ({ code: 'custom' as const, path });
+    if (host.hostKey && host.acceptUnknownHostKey) {
+      ctx.addIssue({ ...at('acceptUnknownHostKey'), input: true, message: 'a pinned hostKey and acceptUnknownHostKey contradict each other, received both, allowed: one of them' });
+    }
     const delay = host.randomizedDelay;
     for (const section of ['snapshots', 'fileBackup', 'offsite'] as const) {
       const schedule = host[section].schedule;

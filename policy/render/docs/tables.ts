@@ -1,20 +1,23 @@
 import type { AlertGroup } from '../../plan/alerts';
 import type { BackupPlan } from '../../plan/plan';
-import { LAYER_TITLES, bestRpo } from '../../plan/protection';
+import { LAYERS, LAYER_TITLES, bestRpo } from '../../plan/protection';
 
 export function renderProtectionMatrix(plan: BackupPlan): string {
-  const layers = ['snapshot', 'file', 'dump', 'offsite'] as const;
+  const layers = LAYERS;
   const rows = plan.services.map((service) => {
     const byLayer = new Map(service.protection.map((p) => [p.layer, p]));
     const cells = layers.map((layer) => {
       const p = byLayer.get(layer);
-      return p ? `${p.what}; keeps ${p.retention}; RPO ${p.rpo.toHuman()}` : '—';
+      if (!p) return '—';
+      // Mirrors (offsite) keep what their sources keep; each lags its own source, so each has its RPO.
+      if (p.copies.some((c) => c.mirrorOf)) return `${p.when}; ${p.copies.map((c) => `${c.of}: RPO ${c.rpo.toHuman()}`).join('; ')}; keeps what its sources keep`;
+      return `${p.what}; keeps ${p.retention}; RPO ${p.rpo.toHuman()}`;
     });
     return `| ${service.id} | ${service.engine} | ${service.namespace} | ${cells.join(' | ')} |`;
   });
   const host = plan.host;
   const hostNote = host
-    ? `Snapshots and file backups cover every PVC LV matching \`${host.snapshots.lvPattern}\` outside ${host.snapshots.excludeNamespaces.map((n) => `\`${n}\``).join(', ') || 'no excluded namespace'}; the offsite sync mirrors the backup disk and ${host.offsite.sources.map((s) => `\`${s.path}\``).join(', ')}.`
+    ? `Snapshots and file backups cover every PVC LV matching \`${host.snapshots.lvPattern}\` outside ${host.snapshots.excludeNamespaces.map((n) => `\`${n}\``).join(', ') || 'no excluded namespace'}; a service gets those layers only for the PVCs it names as its data (\`dataClaims\`), so a service without a PVC (a static pod) shows none. The offsite sync mirrors the backup disk and ${host.offsite.sources.map((s) => `\`${s.path}\``).join(', ')}.`
     : 'The policy declares no host section: only the app-level dumps below exist.';
   return `# Protection matrix
 
@@ -26,7 +29,7 @@ ${hostNote}
 |---|---|---|${layers.map(() => '---').join('|')}|
 ${rows.join('\n')}
 
-RPO in each cell is the longest gap between two runs of that layer (for offsite: the source's gap plus the sync's), the most data lost if the live copy dies just before the next run.
+RPO in each cell is the longest gap between two runs of that layer (for offsite: the source's gap plus the sync's), the most data lost if the live copy dies just before the next run. ${LAYER_TITLES.drill}: no layer tries restores yet, so every service shows none.
 `;
 }
 
@@ -63,9 +66,14 @@ function describeFor(rule: AlertGroup['rules'][number]): string {
   }
 }
 
+/** A repository path (docs/runbooks/x.md, used when no base URL is declared) as seen from docs/alerts.md. */
+function linkFromDocs(url: string): string {
+  return url.startsWith('docs/') ? url.slice('docs/'.length) : url;
+}
+
 export function renderAlertTable(groups: AlertGroup[]): string {
   const rows = groups.flatMap((group) =>
-    group.rules.map((rule) => `| ${rule.alert} | \`${Object.entries(rule.test.selector).map(([k, v]) => `${k}="${v}"`).join(', ')}\` | ${describeFor(rule)} | ${rule.labels.severity} (${rule.labels.channel}) | [runbook](${rule.annotations.runbook_url}) |`),
+    group.rules.map((rule) => `| ${rule.alert} | \`${Object.entries(rule.test.selector).map(([k, v]) => `${k}="${v}"`).join(', ')}\` | ${describeFor(rule)} | ${rule.labels.severity} (${rule.labels.channel}) | [runbook](${linkFromDocs(rule.annotations.runbook_url)}) |`),
   );
   return `# Alerts
 

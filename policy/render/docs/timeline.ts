@@ -22,6 +22,26 @@ function local(date: Date, timeZone: string): { day: string; time: string } {
   return { day: `${parts.year}-${parts.month}-${parts.day}`, time: `${parts.hour}:${parts.minute}` };
 }
 
+/**
+ * The instant of a local midnight in a zone: the reference week starts on the policy zone's own
+ * Monday, not on UTC's (a zone west of UTC would otherwise draw Sunday evening as Monday).
+ */
+function midnightIn(date: string, timeZone: string): Date {
+  const target = Date.parse(`${date}T00:00:00Z`);
+  const wallClock = (t: number) => {
+    const parts = Object.fromEntries(
+      new Intl.DateTimeFormat('en-GB', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' })
+        .formatToParts(new Date(t))
+        .map((p) => [p.type, p.value]),
+    );
+    return Date.UTC(Number(parts.year), Number(parts.month) - 1, Number(parts.day), Number(parts.hour), Number(parts.minute), Number(parts.second));
+  };
+  // Two steps settle the zone's offset at that instant (January: no DST change nearby).
+  let guess = target - (wallClock(target) - target);
+  guess = target - (wallClock(guess) - guess);
+  return new Date(guess);
+}
+
 /** The job's runs in [from, to), computed in the job's own zone: instants, drawn in the display zone. */
 function runs(job: TimelineJob, from: Date, to: Date): Date[] {
   return job.schedule.runsBetween(from, to, job.timeZone);
@@ -32,7 +52,7 @@ function runs(job: TimelineJob, from: Date, to: Date): Date[] {
  * fixed (a winter week, Monday to Sunday) so the generated docs do not change with the clock.
  */
 export function renderTimeline(jobs: TimelineJob[], timeZone: string): string {
-  const weekStart = new Date('2026-01-05T00:00:00Z');
+  const weekStart = midnightIn('2026-01-05', timeZone);
   const weekEnd = new Date(weekStart.getTime() + 7 * 86400_000);
   // The day drawn is the week's busiest one (the spec's own timeline is its Sunday).
   const days = Array.from({ length: 7 }, (_, i) => new Date(weekStart.getTime() + i * 86400_000));
@@ -60,7 +80,7 @@ export function renderTimeline(jobs: TimelineJob[], timeZone: string): string {
 
 Generated from the backup policy. Do not edit: run \`npm run generate\`. All times in ${timeZone}; bars are ${[...new Set(jobs.map((j) => j.minutes))].sort((a, b) => a - b).join(' or ')} minutes long to make overlaps visible, not measured durations.
 
-## The busiest day (${new Intl.DateTimeFormat('en-GB', { weekday: 'long', timeZone: 'UTC' }).format(dayStart)}, ${local(dayStart, timeZone).day})
+## The busiest day (${new Intl.DateTimeFormat('en-GB', { weekday: 'long', timeZone }).format(dayStart)}, ${local(dayStart, timeZone).day})
 
 \`\`\`mermaid
 gantt
