@@ -1,6 +1,8 @@
 # shellcheck shell=bash
 # Shared library of the backup job scripts (interface: CONTRACT.md next to this file).
 # Sourced by every job script; defines functions and sets no traps until backup_init runs.
+# Names with a double underscore (backup__*, BACKUP__*) are this file's internals: other scripts
+# use only the public API documented in CONTRACT.md (a test enforces it).
 #
 # Error handling style: every function reports failure through its return status and logs why.
 # None relies on `set -e` inside, because bash silently disables errexit in any function called
@@ -23,6 +25,9 @@ BACKUP__EXTRA_METRICS=() # "name value" pairs pushed with the common ones
 BACKUP__LOCK_FD=''
 BACKUP__CHILD=''        # the command backup_run is waiting for
 BACKUP__SERIES=()       # filled by backup__series
+BACKUP__EXIT_HOOKS=()   # functions the EXIT trap calls with the exit status (backup_on_exit)
+BACKUP__LATE_FAILURES=() # why the run fails once it has published what it verified
+BACKUP__USES_VOLUME=1   # 0: a job that writes no files (backup_init_without_volume)
 
 backup_log() {
   printf '%s [%s/%s] %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
@@ -79,6 +84,10 @@ backup_init() {
   trap 'exit 143' TERM
 
   [[ -n ${TMPDIR:-} && -d $TMPDIR && -w $TMPDIR ]] || backup_die "TMPDIR must be a writable directory"
+  if ((!BACKUP__USES_VOLUME)); then
+    backup_log "starting $BACKUP_ENGINE $BACKUP_KIND (writes no backup files; the backup volume is not used)"
+    return 0
+  fi
   # BACKUP_DIR is never created here: on a host whose NFS mount failed, mkdir would quietly put
   # the backups on the local disk instead.
   [[ -n ${BACKUP_DIR:-} && -d $BACKUP_DIR && -w $BACKUP_DIR ]] ||
@@ -87,12 +96,78 @@ backup_init() {
   [[ ${BACKUP_MIN_SIZE_RATIO:-} =~ ^[0-9]+(\.[0-9]+)?$ ]] ||
     backup_die "BACKUP_MIN_SIZE_RATIO must be a decimal number such as 0.5 (0 disables the check)"
 
-  local lock="$BACKUP_DIR/.lock-$BACKUP_KIND"
+  local lock="$BACKUP_DIR/.lock-$BACKUP_KIND" earlier_run=0
+  if [[ -e $lock ]]; then earlier_run=1; fi
   exec {BACKUP__LOCK_FD}>>"$lock" || backup_die "cannot open lock file $lock"
   # A second run must not start while one is in progress: it would race the first one's size
   # check and retention. It fails, and is reported, because an overlap means a hung or slow job.
   flock -n "$BACKUP__LOCK_FD" || backup_die "another $BACKUP_KIND run holds $lock"
+  if ((earlier_run)); then backup__after_previous_run "$lock"; fi
+  # The lock file's time is this run's start, for the next run's check above.
+  touch -d "@$BACKUP__START" -- "$lock" || backup_log "WARNING: cannot set the time of $lock"
   backup_log "starting $BACKUP_ENGINE $BACKUP_KIND backup (run $BACKUP_TS)"
+  backup__remove_stale_work
+}
+
+# backup__after_previous_run LOCK: two runs of a kind in the same second would give their copies
+# the same name, and the second run's commit would refuse to replace the first's verified copy. The
+# lock file's time is the start of the kind's previous run: a run that starts in that same second
+# waits for the next one. Names stay unique and keep the YYYYmmddTHHMMSSZ form that sorting,
+# retention and restores parse. The wait is bounded: a clock behind the previous run's (another
+# node's) by more than a second is only logged, and the commit then refuses a name already taken.
+backup__after_previous_run() {
+  local previous now i
+  previous=$(stat -c %Y -- "$1") || return 0
+  now=$(date +%s)
+  for ((i = 0; i < 12 && now <= previous; i++)); do
+    sleep 0.1
+    now=$(date +%s)
+  done
+  if ((now <= previous)); then
+    backup_log "WARNING: the previous $BACKUP_KIND run started at $(date -u -d "@$previous" +%Y%m%dT%H%M%SZ), not before this one (is this clock behind?)"
+  fi
+  BACKUP__START=$now
+  BACKUP_TS=$(date -u -d "@$BACKUP__START" +%Y%m%dT%H%M%SZ)
+}
+
+# backup__remove_stale_work: work files of an earlier run of this kind that was killed (SIGKILL,
+# a lost node, the kubelet's grace period) before its EXIT trap ran. Nothing else would ever remove
+# them, and the offsite sync would copy them. Work names carry the kind (backup_tmpfile), and this
+# run holds the kind's lock, so none of them belongs to a live run. Depth 3 reaches
+# per-db/<db>/.tmp.*; a matching directory is removed whole, never searched.
+backup__remove_stale_work() {
+  local path removed=0
+  while IFS= read -r -d '' path; do
+    if rm -rf -- "$path"; then
+      removed=$((removed + 1))
+      backup_log "removed ${path#"$BACKUP_DIR"/}, work left by an earlier $BACKUP_KIND run that was killed"
+    else
+      backup_log "WARNING: cannot remove $path, work left by an earlier run"
+    fi
+  done < <(find "$BACKUP_DIR" -mindepth 1 -maxdepth 3 -name ".tmp.$BACKUP_KIND.*" -prune -print0 2>/dev/null)
+  backup_metric backup_stale_work_removed "$removed"
+}
+
+# backup_start_epoch: prints the run's start (epoch seconds, the attempt timestamp; BACKUP_TS is
+# the same moment in UTC).
+backup_start_epoch() {
+  printf '%s\n' "$BACKUP__START"
+}
+
+# backup_on_exit FUNCTION: the EXIT trap calls FUNCTION STATUS after stopping the running step and
+# before removing the work files and pushing the metrics, in registration order. Host jobs use it
+# to unmount what they mounted (a mount must be gone before its directory can be removed).
+backup_on_exit() {
+  BACKUP__EXIT_HOOKS+=("$1")
+}
+
+# backup_init_without_volume ENGINE KIND...: backup_init for a job that writes no files (the SQLite
+# integrity check). BACKUP_DIR is neither checked nor locked: a backup volume that is read-only or
+# missing must not stop the check, or the integrity gauge would keep its last value and the alert
+# could not fire.
+backup_init_without_volume() {
+  BACKUP__USES_VOLUME=0
+  backup_init "$@"
 }
 
 backup__check_retention_env() {
@@ -136,6 +211,33 @@ backup__kill_tree() {
   done
 }
 
+# backup_fail_at_end MESSAGE...: something is missing from this run's copies (a database the tools
+# skip): the run goes on and publishes what it verified, then fails with MESSAGE, and no retention
+# runs. Call it from the main shell, not inside backup_run.
+backup_fail_at_end() {
+  backup_log "ERROR: $*"
+  BACKUP__LATE_FAILURES+=("$*")
+}
+
+# backup__no_late_failure: fails (logging why) when backup_fail_at_end was called; checked before
+# retention, because the copies just published are incomplete.
+backup__no_late_failure() {
+  ((${#BACKUP__LATE_FAILURES[@]} == 0)) && return 0
+  backup_log "ERROR: not applying retention: the copies of this run are incomplete"
+  return 1
+}
+
+# backup_excluded_database NAME: NAME is one of the lines of BACKUP_EXCLUDE_DATABASES, the databases
+# the policy leaves out of every backup on purpose.
+backup_excluded_database() {
+  local line
+  [[ -n ${BACKUP_EXCLUDE_DATABASES:-} ]] || return 1
+  while IFS= read -r line; do
+    [[ -n $line && $line == "$1" ]] && return 0
+  done <<<"$BACKUP_EXCLUDE_DATABASES"
+  return 1
+}
+
 # backup_add_size BYTES: counts bytes into backup_last_size_bytes (backup_commit does it for files).
 backup_add_size() {
   BACKUP__SIZE_BYTES=$((BACKUP__SIZE_BYTES + $1))
@@ -147,9 +249,10 @@ backup_metric() {
 }
 
 # backup_tmpfile DIR NAME: creates a hidden work file for NAME in DIR (same filesystem as the final
-# name, so the rename is atomic) and sets BACKUP_TMP. Retention and size checks never see it.
+# name, so the rename is atomic) and sets BACKUP_TMP. Retention and size checks never see it. The
+# name, .tmp.<kind>.NAME.XXXXXX, tells the next run of the kind what a killed run left behind.
 backup_tmpfile() {
-  BACKUP_TMP=$(mktemp -- "$1/.tmp.$2.XXXXXX") || {
+  BACKUP_TMP=$(mktemp -- "$1/.tmp.$BACKUP_KIND.$2.XXXXXX") || {
     backup_log "ERROR: cannot create a temporary file in $1"
     return 1
   }
@@ -164,7 +267,7 @@ backup_track() {
 
 # backup_tmpdir PARENT NAME: like backup_tmpfile, for a scratch directory.
 backup_tmpdir() {
-  BACKUP_TMP=$(mktemp -d -- "$1/.tmp.$2.XXXXXX") || {
+  BACKUP_TMP=$(mktemp -d -- "$1/.tmp.$BACKUP_KIND.$2.XXXXXX") || {
     backup_log "ERROR: cannot create a temporary directory in $1"
     return 1
   }
@@ -193,6 +296,12 @@ backup_discard() {
       return 0
     fi
   done
+}
+
+# backup_untrack PATH: a work path this run has moved to its final name itself (a directory
+# replaced as a whole): the EXIT trap must no longer remove anything at PATH.
+backup_untrack() {
+  backup__forget_tmp "$1"
 }
 
 backup__forget_tmp() {
@@ -332,57 +441,166 @@ backup_drain() {
   return "$rc"
 }
 
-# --- SQLite helpers (sqlite-backup.sh and sqlite-integrity-check.sh) ---------------------------
+# --- the shared flows: each engine script supplies only its dump and verify functions ------------
 
-# backup_sqlite_path RELATIVE: prints SQLITE_DATA_DIR/RELATIVE after checking that RELATIVE stays
-# inside the data directory (no absolute path, no '..').
-backup_sqlite_path() {
-  if [[ -z $1 || $1 == /* || /$1/ == */../* ]]; then
-    backup_log "ERROR: '$1' must be a path relative to SQLITE_DATA_DIR without '..'"
+# backup_one_copy PREFIX SUFFIX TOOL DUMP VERIFY: the whole job of an engine that writes one copy,
+# BACKUP_DIR/PREFIX<ts>SUFFIX. `DUMP FILE` writes it (through backup_run, so a signal stops it),
+# `VERIFY FILE` checks it with the engine's own tool and logs why it fails; then the copy is
+# published and, the run having succeeded, retention runs. TOOL names the dump in the log. Exits
+# (through the EXIT trap) on any failure.
+backup_one_copy() {
+  local prefix=$1 suffix=$2 tool=$3 dump=$4 verify=$5
+  backup_tmpfile "$BACKUP_DIR" "$prefix$BACKUP_TS$suffix" || exit 1
+  backup_run "$dump" "$BACKUP_TMP" || backup_die "$tool failed"
+  "$verify" "$BACKUP_TMP" || exit 1
+  backup_commit "$BACKUP_TMP" "$BACKUP_DIR" "$prefix" "$suffix" || exit 1
+  backup__no_late_failure || exit 1
+  backup_retention "$BACKUP_DIR" "$prefix" "$suffix" || exit 1
+}
+
+# backup_each_database PREFIX SUFFIX TOOL LIST DUMP VERIFY: one copy per database,
+# BACKUP_DIR/per-db/<db>/PREFIX<ts>SUFFIX. `LIST FILE` writes the names of the databases to back
+# up into FILE, each followed by a NUL (a name may hold spaces or newlines); BACKUP_DATABASES
+# (space-separated) replaces it when set. Names listed in BACKUP_EXCLUDE_DATABASES are skipped.
+# `DUMP DB FILE` and `VERIFY FILE DB` as above.
+# Every database is attempted even after one failed: one broken database must not cost the others
+# their copy. The run then fails, naming the failed ones; the good copies stay published. Retention
+# runs only when every database succeeded, and only in the directories of the databases dumped.
+backup_each_database() {
+  local prefix=$1 suffix=$2 tool=$3 list=$4 dump=$5 verify=$6 db
+  # Not "ok"/"failed": shellcheck follows this file into the job scripts, whose scalars of
+  # those names would then look like arrays.
+  local -a dbs_dumped=() dbs_failed=()
+  [[ ${BACKUP_DROPPED_KEEP_SECONDS:-} =~ ^[0-9]*$ ]] ||
+    backup_die "BACKUP_DROPPED_KEEP_SECONDS must be an integer >= 0 (0 or unset keeps the copies of dropped databases for ever)"
+  backup__list_databases "$list" || exit 1
+  # An explicit list says nothing about the databases it leaves out.
+  if [[ -z ${BACKUP_DATABASES:-} ]]; then backup__find_dropped "$prefix" "$suffix"; fi
+  for db in "${BACKUP__DATABASES[@]}"; do
+    # Reset so that a failure before the work file exists discards nothing of another database's.
+    BACKUP_TMP=''
+    if backup__dump_database "$db" "$prefix" "$suffix" "$tool" "$dump" "$verify"; then
+      dbs_dumped+=("$db")
+    else
+      dbs_failed+=("$db")
+      backup_discard "$BACKUP_TMP"
+    fi
+  done
+  ((${#dbs_failed[@]} == 0)) || backup_die "failed databases: ${dbs_failed[*]} (the other dumps were kept)"
+  backup__no_late_failure || exit 1
+  for db in "${dbs_dumped[@]}"; do
+    backup_retention "$BACKUP_DIR/per-db/$db" "$prefix" "$suffix" || exit 1
+  done
+  backup__prune_dropped "$prefix" "$suffix" || exit 1
+}
+
+# backup_known_database NAME: NAME exists on the server although the list step leaves it out (a
+# database the tools cannot dump): its copies are not those of a dropped database.
+backup_known_database() {
+  BACKUP__KNOWN+=("$1")
+}
+
+BACKUP__LISTED=()       # every name the list step returned, excluded ones too
+BACKUP__KNOWN=()        # filled by backup_known_database
+BACKUP__DROPPED=()      # per-db directories with copies whose database no longer exists
+
+# backup__find_dropped PREFIX SUFFIX: a database dropped since an earlier run left copies that
+# nothing mentioned and nothing ever pruned. Logs each one and pushes their count.
+backup__find_dropped() {
+  local prefix=$1 suffix=$2 path name known
+  BACKUP__DROPPED=()
+  for path in "$BACKUP_DIR"/per-db/*/; do
+    path=${path%/}
+    [[ -d $path && ! -L $path ]] || continue
+    name=${path##*/}
+    for known in "${BACKUP__LISTED[@]}" "${BACKUP__KNOWN[@]}"; do
+      [[ $known == "$name" ]] && continue 2
+    done
+    backup__series "$path" "$prefix" "$suffix"
+    ((${#BACKUP__SERIES[@]})) || continue
+    BACKUP__DROPPED+=("$name")
+    backup_log "database '$name' no longer exists; its newest copy is per-db/$name/${BACKUP__SERIES[-1]}"
+  done
+  backup_metric backup_dropped_databases "${#BACKUP__DROPPED[@]}"
+}
+
+# backup__prune_dropped PREFIX SUFFIX: deletes the copies of a dropped database once its newest copy
+# is older than BACKUP_DROPPED_KEEP_SECONDS (unset or 0: never). Only after a successful run, like
+# retention; a database that still exists is never in BACKUP__DROPPED.
+backup__prune_dropped() {
+  local prefix=$1 suffix=$2 keep_seconds=${BACKUP_DROPPED_KEEP_SECONDS:-0} name dir newest ts cutoff f
+  for name in "${BACKUP__DROPPED[@]}"; do
+    if ((10#$keep_seconds == 0)); then
+      backup_log "database '$name' was dropped; its copies are kept (BACKUP_DROPPED_KEEP_SECONDS is unset or 0)"
+      continue
+    fi
+    cutoff=$(date -u -d "@$(($(date +%s) - 10#$keep_seconds))" +%Y%m%dT%H%M%SZ) || return 1
+    dir="$BACKUP_DIR/per-db/$name"
+    backup__series "$dir" "$prefix" "$suffix"
+    ((${#BACKUP__SERIES[@]})) || continue
+    newest=${BACKUP__SERIES[-1]}
+    ts=${newest#"$prefix"}
+    ts=${ts%"$suffix"}
+    if [[ $ts < $cutoff ]]; then
+      for f in "${BACKUP__SERIES[@]}"; do
+        rm -f -- "${dir:?}/$f" || return 1
+      done
+      # Anything else in it (a .rejected copy an operator may want) keeps the directory.
+      rmdir -- "$dir" 2>/dev/null || true
+      sync -- "$BACKUP_DIR/per-db" || true
+      backup_log "database '$name' was dropped: deleted its ${#BACKUP__SERIES[@]} copies (the newest, $newest, is older than $keep_seconds s)"
+    else
+      backup_log "database '$name' was dropped; its copies are kept until $newest is older than $keep_seconds s"
+    fi
+  done
+}
+
+BACKUP__DATABASES=()    # filled by backup__list_databases
+
+backup__list_databases() {
+  local list=$1 db
+  BACKUP__DATABASES=()
+  if [[ -n ${BACKUP_DATABASES:-} ]]; then
+    read -r -a BACKUP__DATABASES <<<"$BACKUP_DATABASES"
+  else
+    backup_tmpfile "$TMPDIR" databases || return 1
+    backup_run "$list" "$BACKUP_TMP" || {
+      backup_log "ERROR: cannot list databases"
+      return 1
+    }
+    mapfile -d '' -t BACKUP__LISTED <"$BACKUP_TMP"
+    backup_discard "$BACKUP_TMP"
+    for db in "${BACKUP__LISTED[@]}"; do
+      if backup_excluded_database "$db"; then
+        backup_log "database '$db' is excluded by the policy; not backed up"
+      else
+        BACKUP__DATABASES+=("$db")
+      fi
+    done
+  fi
+  # Zero databases is the silently-empty backup these jobs exist to prevent.
+  ((${#BACKUP__DATABASES[@]})) || {
+    backup_log "ERROR: no databases to back up"
+    return 1
+  }
+  backup_log "databases: ${BACKUP__DATABASES[*]}"
+}
+
+# backup__dump_database DB PREFIX SUFFIX TOOL DUMP VERIFY: non-zero when DB's copy is missing or
+# unverified.
+backup__dump_database() {
+  local db=$1 prefix=$2 suffix=$3 tool=$4 dump=$5 verify=$6 dir
+  backup_safe_name "$db" || return 1
+  dir="$BACKUP_DIR/per-db/$db"
+  mkdir -p -- "$dir" || return 1
+  backup_tmpfile "$dir" "$prefix$BACKUP_TS$suffix" || return 1
+  backup_log "$tool of database '$db'"
+  if ! backup_run "$dump" "$db" "$BACKUP_TMP"; then
+    backup_log "ERROR: $tool of database '$db' failed"
     return 1
   fi
-  printf '%s/%s' "$SQLITE_DATA_DIR" "$1"
-}
-
-# backup_sqlite_uri PATH: a read-only URI. mode=ro makes a missing file an error; a plain path
-# would be created as an empty database that passes integrity_check.
-backup_sqlite_uri() {
-  local p=$1
-  p=${p//%/%25}
-  p=${p//\?/%3f}
-  p=${p//#/%23}
-  printf 'file:%s?mode=ro' "$p"
-}
-
-# backup_sqlite_is_db PATH: the file starts with the SQLite magic string. A zero-byte file is a
-# valid empty database to sqlite3, which is exactly the silently-empty backup to refuse.
-backup_sqlite_is_db() {
-  local magic
-  [[ -f $1 ]] || {
-    backup_log "ERROR: $1 does not exist"
-    return 1
-  }
-  magic=$(head -c 15 -- "$1" | tr -d '\0') || return 1
-  [[ $magic == 'SQLite format 3' ]] || {
-    backup_log "ERROR: $1 is not an SQLite database (bad header)"
-    return 1
-  }
-}
-
-# backup_sqlite_integrity PATH: PRAGMA integrity_check through a read-only URI; the answer must be
-# exactly "ok" (a corrupt index gives exit status 0 with a list of problems).
-backup_sqlite_integrity() {
-  local out
-  backup_sqlite_is_db "$1" || return 1
-  # The busy timeout covers a writer's lock in rollback-journal mode and WAL recovery.
-  out=$(sqlite3 -bail -cmd '.timeout 30000' "$(backup_sqlite_uri "$1")" 'PRAGMA integrity_check;' 2>&1) || {
-    backup_log "ERROR: integrity_check could not run on $1: $out"
-    return 1
-  }
-  [[ $out == ok ]] || {
-    backup_log "ERROR: integrity_check of $1 failed: $(printf '%s' "$out" | head -n 5 | tr '\n' ' ')"
-    return 1
-  }
+  "$verify" "$BACKUP_TMP" "$db" || return 1
+  backup_commit "$BACKUP_TMP" "$dir" "$prefix" "$suffix" || return 1
 }
 
 # --- exit: cleanup and metrics ----------------------------------------------------------------
@@ -396,8 +614,36 @@ backup__redact_url() {
   printf '%s' "$u"
 }
 
+# backup_push_series SERVICE ENGINE KIND STATUS SIZE_BYTES [NAME VALUE]...: pushes the common
+# metric family (and the extra gauges NAME VALUE) for another series than the run's own, now, with
+# this run's start and duration. STATUS 0 is success. daily-backup gives its pfSense step a series
+# of its own, so that the firewall's staleness alert sees it stop answering while the rest of the
+# run succeeds. Returns non-zero only for a label value the Pushgateway cannot take.
+backup_push_series() {
+  local service=$1 engine=$2 kind=$3 status=$4 size=$5 label
+  local -a extra=()
+  shift 5
+  for label in "$service" "$engine" "$kind"; do
+    [[ $label =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*$ ]] || {
+      backup_log "ERROR: '$label' cannot be a label value"
+      return 1
+    }
+  done
+  while (($# >= 2)); do
+    extra+=("$1 $2")
+    shift 2
+  done
+  backup__push "$service" "$engine" "$kind" "$status" "$size" "${extra[@]}"
+}
+
 backup__push_metrics() {
-  local rc=$1 now duration status labels body url out code pair
+  backup__push "$BACKUP_SERVICE" "$BACKUP_ENGINE" "$BACKUP_KIND" "$1" "$BACKUP__SIZE_BYTES" "${BACKUP__EXTRA_METRICS[@]}"
+}
+
+# backup__push SERVICE ENGINE KIND RC SIZE ["NAME VALUE"]...
+backup__push() {
+  local service=$1 engine=$2 kind=$3 rc=$4 size=$5 now duration status labels body url out code pair
+  shift 5
   if [[ -z ${PUSHGATEWAY_URL:-} ]]; then
     backup_log "PUSHGATEWAY_URL is empty; metrics not pushed"
     return 0
@@ -406,22 +652,22 @@ backup__push_metrics() {
   duration=$(awk -v a="$BACKUP__START_REAL" -v b="$(backup__now_real)" 'BEGIN { d = b - a; if (d < 0) d = 0; printf "%.3f", d }')
   status=0
   if ((rc == 0)); then status=1; fi
-  labels="engine=\"$BACKUP_ENGINE\",runner=\"$BACKUP_RUNNER\""
+  labels="engine=\"$engine\",runner=\"$BACKUP_RUNNER\""
   body=$(
     printf '# TYPE %s gauge\n%s{%s} %s\n' \
       backup_last_attempt_timestamp_seconds backup_last_attempt_timestamp_seconds "$labels" "$BACKUP__START" \
       backup_last_run_success backup_last_run_success "$labels" "$status" \
       backup_last_duration_seconds backup_last_duration_seconds "$labels" "$duration" \
-      backup_last_size_bytes backup_last_size_bytes "$labels" "$BACKUP__SIZE_BYTES"
+      backup_last_size_bytes backup_last_size_bytes "$labels" "$size"
     if ((rc == 0)); then
       printf '# TYPE %s gauge\n%s{%s} %s\n' \
         backup_last_success_timestamp_seconds backup_last_success_timestamp_seconds "$labels" "$now"
     fi
-    for pair in "${BACKUP__EXTRA_METRICS[@]}"; do
+    for pair in "$@"; do
       printf '# TYPE %s gauge\n%s{%s} %s\n' "${pair%% *}" "${pair%% *}" "$labels" "${pair#* }"
     done
   )
-  url="${PUSHGATEWAY_URL%/}/metrics/job/backup/service/$BACKUP_SERVICE/kind/$BACKUP_KIND"
+  url="${PUSHGATEWAY_URL%/}/metrics/job/backup/service/$service/kind/$kind"
   # POST replaces only the pushed metric names in the group; PUT would replace the whole group and
   # erase backup_last_success_timestamp_seconds on every failed run, hiding how stale the last
   # good copy is. --retry-connrefused covers a Pushgateway pod that is restarting.
@@ -438,15 +684,33 @@ backup__push_metrics() {
   fi
 }
 
+# backup__stop_child: stops the step backup_run is waiting for, and waits (at most 10 s) until it
+# is gone, so that it no longer holds a mount or writes a work file when the hooks and the cleanup
+# run.
+backup__stop_child() {
+  local i
+  [[ -n $BACKUP__CHILD ]] || return 0
+  backup_log "stopping the running step (pid $BACKUP__CHILD)"
+  backup__kill_tree "$BACKUP__CHILD"
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$BACKUP__CHILD" 2>/dev/null || break
+    sleep 0.1
+  done
+  if ! kill -0 "$BACKUP__CHILD" 2>/dev/null; then wait "$BACKUP__CHILD" 2>/dev/null; fi
+  BACKUP__CHILD=''
+}
+
 backup__on_exit() {
-  local rc=$?
+  local rc=$? hook
   set +e
+  if ((rc == 0 && ${#BACKUP__LATE_FAILURES[@]})); then
+    backup_log "ERROR: ${BACKUP__LATE_FAILURES[*]}"
+    rc=1
+  fi
   # Cleanup and the push must finish even if the signal is sent again.
   trap '' HUP INT TERM
-  if [[ -n $BACKUP__CHILD ]]; then
-    backup_log "stopping the running step (pid $BACKUP__CHILD)"
-    backup__kill_tree "$BACKUP__CHILD"
-  fi
+  backup__stop_child
+  for hook in "${BACKUP__EXIT_HOOKS[@]}"; do "$hook" "$rc"; done
   backup__discard_all
   backup__push_metrics "$rc"
   if ((rc == 0)); then

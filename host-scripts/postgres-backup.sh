@@ -20,9 +20,20 @@ backup_init postgres "$mode"
 backup_require_env PGHOST PGPORT PGUSER
 # -w everywhere: a missing or wrong password must fail, never wait for a prompt.
 
-# The steps that talk to the server run through backup_run (see backup-lib.sh), so they are
-# functions: a pipeline cannot be passed as arguments.
-dumpall_to() { pg_dumpall -w | zstd -T0 -q >"$1"; }
+# The dump and list steps talk to the server, so backup-lib runs them through backup_run: they
+# are functions because a pipeline cannot be passed as arguments.
+# The policy's excluded databases, as pg_dumpall patterns that match exactly that name: inside
+# double quotes a pattern's wildcards and dots are literal, and a double quote is doubled.
+EXCLUDE_PATTERNS=()
+while IFS= read -r name; do
+  if [[ -n $name ]]; then EXCLUDE_PATTERNS+=("--exclude-database=\"${name//\"/\"\"}\""); fi
+done <<<"${BACKUP_EXCLUDE_DATABASES:-}"
+dumpall_to() { pg_dumpall -w "${EXCLUDE_PATTERNS[@]}" | zstd -T0 -q >"$1"; }
+verify_dumpall() {
+  backup_check_zstd "$1" && backup_check_trailer "$1" '-- PostgreSQL database cluster dump complete'
+}
+
+# NUL-separated: a database name may contain spaces or newlines.
 list_to() {
   psql -X -w -q -At -0 -d "${PGDATABASE:-postgres}" \
     -c 'select datname from pg_database where datallowconn and not datistemplate order by datname' >"$1"
@@ -30,77 +41,50 @@ list_to() {
 # The name goes through PGDATABASE, not -d: -d treats a name containing '=' as a connection string.
 # -Z0 leaves compression to zstd (pg_dump 15 only has zlib) and keeps pg_restore's selective restore.
 dump_to() { PGDATABASE=$1 pg_dump -w -Fc -Z0 | zstd -T0 -q >"$2"; }
-
-backup_full() {
-  local prefix=dump_ suffix=.sql.zst
-  backup_tmpfile "$BACKUP_DIR" "$prefix$BACKUP_TS$suffix"
-  backup_log "pg_dumpall from $PGHOST:$PGPORT as $PGUSER"
-  backup_run dumpall_to "$BACKUP_TMP" || backup_die "pg_dumpall failed"
-  backup_check_zstd "$BACKUP_TMP"
-  backup_check_trailer "$BACKUP_TMP" '-- PostgreSQL database cluster dump complete'
-  backup_commit "$BACKUP_TMP" "$BACKUP_DIR" "$prefix" "$suffix"
-  backup_retention "$BACKUP_DIR" "$prefix" "$suffix"
-}
-
-# Sets DATABASES. The catalog query returns NUL-separated names: a database name may contain
-# spaces or newlines.
-list_databases() {
-  DATABASES=()
-  if [[ -n ${BACKUP_DATABASES:-} ]]; then
-    read -r -a DATABASES <<<"$BACKUP_DATABASES"
-  else
-    backup_tmpfile "$TMPDIR" databases
-    backup_run list_to "$BACKUP_TMP" || backup_die "cannot list databases"
-    mapfile -d '' -t DATABASES <"$BACKUP_TMP"
-    backup_discard "$BACKUP_TMP"
-  fi
-  # Zero databases is the silently-empty backup this job exists to prevent.
-  ((${#DATABASES[@]})) || backup_die "no databases to back up"
-  backup_log "databases: ${DATABASES[*]}"
-}
-
-# Returns non-zero when this database's copy is missing or unverified.
-dump_database() {
-  local db=$1 dir prefix=dump_ suffix=.dump.zst
-  backup_safe_name "$db" || return 1
-  dir="$BACKUP_DIR/per-db/$db"
-  mkdir -p -- "$dir" || return 1
-  backup_tmpfile "$dir" "$prefix$BACKUP_TS$suffix" || return 1
-  backup_log "pg_dump of database '$db'"
-  if ! backup_run dump_to "$db" "$BACKUP_TMP"; then
-    backup_log "ERROR: pg_dump of database '$db' failed"
+verify_dump() {
+  backup_check_zstd "$1" || return 1
+  if ! zstd -dcq -- "$1" | backup_drain pg_restore --list >/dev/null; then
+    backup_log "ERROR: pg_restore --list rejects the dump of database '$2'"
     return 1
   fi
-  backup_check_zstd "$BACKUP_TMP" || return 1
-  if ! zstd -dcq -- "$BACKUP_TMP" | backup_drain pg_restore --list >/dev/null; then
-    backup_log "ERROR: pg_restore --list rejects the dump of database '$db'"
-    return 1
-  fi
-  backup_commit "$BACKUP_TMP" "$dir" "$prefix" "$suffix" || return 1
 }
 
-backup_per_database() {
-  local db ok=() failed=()
-  list_databases
-  # Every database is attempted even after a failure: one broken database must not cost the
-  # others their copy.
-  for db in "${DATABASES[@]}"; do
-    # Reset so that a failure before the work file exists discards nothing of another database's.
-    BACKUP_TMP=''
-    if dump_database "$db"; then
-      ok+=("$db")
+# pg_dumpall and pg_dump skip a database with datallowconn = false without a word, and the job
+# used to report success without it. Each one the policy does not exclude fails the run (after the
+# copies of everything else are published).
+unconnectable_to() {
+  psql -X -w -q -At -0 -d "${PGDATABASE:-postgres}" \
+    -c 'select datname from pg_database where not datallowconn and not datistemplate order by datname' >"$1"
+}
+check_unconnectable() {
+  local db
+  local -a names=()
+  backup_tmpfile "$TMPDIR" unconnectable || exit 1
+  if ! backup_run unconnectable_to "$BACKUP_TMP"; then
+    # Most likely the server is down, and the dump that follows says so and fails the run itself;
+    # if it somehow succeeds, the run still fails: no check, no complete backup.
+    backup_fail_at_end "cannot check for databases that do not allow connections"
+    return 0
+  fi
+  mapfile -d '' -t names <"$BACKUP_TMP"
+  backup_discard "$BACKUP_TMP"
+  for db in "${names[@]}"; do
+    backup_known_database "$db"
+    if backup_excluded_database "$db"; then
+      backup_log "database '$db' does not allow connections and is excluded by the policy; not backed up"
     else
-      failed+=("$db")
-      backup_discard "$BACKUP_TMP"
+      backup_fail_at_end "database '$db' does not allow connections (datallowconn = false), so no dump has it:" \
+        "allow connections (ALTER DATABASE ... ALLOW_CONNECTIONS true) or exclude it in the policy"
     fi
   done
-  ((${#failed[@]} == 0)) || backup_die "failed databases: ${failed[*]} (the other dumps were kept)"
-  for db in "${ok[@]}"; do
-    backup_retention "$BACKUP_DIR/per-db/$db" dump_ .dump.zst
-  done
 }
+# An explicit list of databases leaves the others out on purpose.
+if [[ $mode == full || -z ${BACKUP_DATABASES:-} ]]; then check_unconnectable; fi
 
 case $mode in
-  full) backup_full ;;
-  per-database) backup_per_database ;;
+  full)
+    backup_log "pg_dumpall from $PGHOST:$PGPORT as $PGUSER"
+    backup_one_copy dump_ .sql.zst pg_dumpall dumpall_to verify_dumpall
+    ;;
+  per-database) backup_each_database dump_ .dump.zst pg_dump list_to dump_to verify_dump ;;
 esac

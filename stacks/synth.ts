@@ -50,7 +50,7 @@ export interface ProjectSynthOptions {
  * whole.
  */
 export function synthProject(options: ProjectSynthOptions): { outDir: string; stacks: string[] } {
-  const outDir = resolve(options.outDir);
+  const outDir = refuseEnclosingFolder(options.outDir);
   const stacks = selectStacks(options.config, options.stackId);
   const policies = stacks.map((stack) => options.policyOverride ?? options.loadPolicy(stack.policyFile));
   withStaging(outDir, (staging) => {
@@ -134,16 +134,22 @@ export class OutputFolderError extends Error {
   override name = 'OutputFolderError';
 }
 
-/**
- * Resolves the output folder and checks synth may replace it: missing, empty, or an earlier
- * synth's output (the marker). Leftovers of crashed synths beside it are cleaned up first.
- */
-export function prepareOutDir(dir: string): string {
+/** The output folder, resolved; never the current folder or one above it (the swap would replace what the user stands in). */
+export function refuseEnclosingFolder(dir: string): string {
   const outDir = resolve(dir);
   const fromOut = relative(outDir, process.cwd());
   if (fromOut === '' || (!fromOut.startsWith('..') && !isAbsolute(fromOut))) {
     throw new OutputFolderError(`${outDir} is the current folder or one above it; synth replaces its output folder as a whole. Pass --out a folder of its own, such as cdktf.out.`);
   }
+  return outDir;
+}
+
+/**
+ * Resolves the output folder and checks synth may replace it: missing, empty, or an earlier
+ * synth's output (the marker). Leftovers of crashed synths beside it are cleaned up first.
+ */
+export function prepareOutDir(dir: string): string {
+  const outDir = refuseEnclosingFolder(dir);
   mkdirSync(dirname(outDir), { recursive: true });
   removeStaleSiblings(outDir);
   if (!existsSync(outDir)) return outDir;

@@ -96,8 +96,8 @@ describe('synth', () => {
 
   test('a YAML policy file synthesizes the same way', () => {
     const out = join(work, 'out');
-    expect(cli(['synth', '--policy', 'examples/immich.yaml', '--out', out, '--stack', 'immich']).code).toBe(0);
-    const stack = JSON.parse(readFileSync(join(out, 'stacks/immich/cdk.tf.json'), 'utf8'));
+    expect(cli(['synth', '--policy', 'examples/immich.yaml', '--out', out]).code).toBe(0);
+    const stack = JSON.parse(readFileSync(join(out, 'stacks/homelab/cdk.tf.json'), 'utf8'));
     expect(Object.keys(stack.resource.kubernetes_cron_job_v1)).toHaveLength(2);
   });
 

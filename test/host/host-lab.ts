@@ -12,10 +12,10 @@ import { planPolicy } from '../../policy/plan/plan';
 import { renderHostConfig } from '../../policy/render/systemd';
 import type { HostInput } from '../../policy/schema/host';
 import { samplePolicy } from '../support/policies';
-import { SCRIPTS_DIR, runScript, startScript, type RunOptions, type RunningScript, type ScriptResult } from '../support/run-script';
+import { runScript, startScript, type RunOptions, type RunningScript, type ScriptResult } from '../support/run-script';
 import { freePort, runOk, waitUntil } from '../support/servers';
 
-export const LVM_FAKE_DIR = path.join(SCRIPTS_DIR, 'lvm-fake');
+export const LVM_FAKE_DIR = path.resolve(__dirname, '..', 'fakes', 'lvm');
 export const KUBECTL_FAKE_DIR = path.join(__dirname, 'fakes');
 
 export interface Lab {

@@ -33,7 +33,8 @@ describe('the bundled homelab policy', () => {
   });
 
   test('the state path is relative: no checkout path leaks into the plan', () => {
-    expect(stack.terraform.backend.local.path).toBe('terraform.homelab.tfstate');
+    // From cdktf.out/stacks/homelab to <project>/terraform-state: outside the folder synth replaces.
+    expect(stack.terraform.backend.local.path).toBe('../../../terraform-state/homelab.tfstate');
     expect(JSON.stringify(stack)).not.toContain(process.cwd());
   });
 
