@@ -23,9 +23,6 @@ export const synth: Command = (args, { out, err }) => {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { synthProject } = require('../../stacks/synth') as typeof import('../../stacks/synth');
   const config = loadProjectConfig();
-  if (stackId !== undefined && !config.stacks.some((s) => s.id === stackId)) {
-    throw new UsageError(`--stack ${stackId}: no such stack in ${config.file ?? `the default project (no ${CONFIG_FILE})`}; choose one of ${config.stacks.map((s) => s.id).join(', ')}`);
-  }
   // Each policy file is loaded with its positions, so issues point at file:line:col.
   const sources: PolicySource[] = [];
   const load = (file: string | undefined): BackupPolicyInput => {

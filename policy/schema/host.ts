@@ -179,11 +179,12 @@ export const hostSectionSchema = z
         ctx.addIssue({ ...at('fileBackup', 'pveConfig', 'paths', i), input: path, message: `a PVE config path must be configuration, not ${problem}; received ${show(path)}, allowed: folders such as "/etc/pve" outside the backup disk and the NFS trees` });
       }
     });
-    const changeLogHomes = [disk, '/var/lib/backup-policy'] as AbsolutePath[];
+    // Where a log that gets truncated may live: the backup disk or the host's variable-data trees.
+    const changeLogHomes = [disk, '/var/lib', '/var/log', '/var/cache', '/run'] as AbsolutePath[];
     const insideSource = host.offsite.sources.some((source) => isWithin(host.offsite.changeLog, source.path));
     // Inside a watched tree is its own issue (below); one issue per mistake.
     if (!insideSource && !changeLogHomes.some((home) => isWithin(host.offsite.changeLog, home) && host.offsite.changeLog !== home)) {
-      ctx.addIssue({ ...at('offsite', 'changeLog'), input: host.offsite.changeLog, message: `the offsite sync truncates the change log, so it must be a file of its own, received ${show(host.offsite.changeLog)}, allowed: a file under the backup disk ${show(disk)} or under /var/lib/backup-policy` });
+      ctx.addIssue({ ...at('offsite', 'changeLog'), input: host.offsite.changeLog, message: `the offsite sync truncates the change log, so it must be a file of its own, received ${show(host.offsite.changeLog)}, allowed: a file under the backup disk ${show(disk)}, /var/lib, /var/log, /var/cache or /run` });
     }
     const sources = host.offsite.sources;
     sources.forEach((source, i) => {

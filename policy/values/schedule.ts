@@ -43,7 +43,8 @@ function shorthandToCron(text: string): string | undefined {
     '@monthly': '0 0 1 * *',
     monthly: '0 0 1 * *',
   };
-  if (aliases[t]) return aliases[t];
+  // Own keys only: "constructor" found Object's constructor here and crashed the parse (fuzzer).
+  if (Object.hasOwn(aliases, t)) return aliases[t];
   const time = '(?:at )?([01]?\\d|2[0-3]):([0-5]\\d)';
   const daily = new RegExp(`^daily ${time}$`).exec(t);
   if (daily) return `${Number(daily[2])} ${Number(daily[1])} * * *`;

@@ -49,7 +49,7 @@ describe('mistakes get one line and the right exit code', () => {
     ['a JSON --pvcs file that is no PVC list', () => ['lint', '--policy', immich, '--pvcs', write('pvcs.json', '{"items": [1]}')], 2, /--pvcs .*: not a PVC list/],
     ['a bad --base', () => ['plan-review', '--base', 'no-such-revision-xyz', '--policy', immich], 2, /--base no-such-revision-xyz: not a commit in .*; give a branch, tag or commit/],
     ['a policy outside a git repository', () => ['plan-review', '--base', 'HEAD', '--policy', write('p.yaml', policyYaml(redisService('cache')))], 3, /p\.yaml: not inside a git repository; .*run it in a checkout/],
-    ['a stack id with a space', () => ['synth', '--policy', immich, '--out', join(work, 'out'), '--stack', 'my stack'], 2, /--stack "my stack": not a stack id; use letters, digits/],
+    ['a stack id with a space', () => ['synth', '--policy', immich, '--out', join(work, 'out'), '--stack', 'my stack'], 2, /--stack "my stack": not a stack id; use lowercase letters, digits/],
     ['a file type that is no policy', () => ['validate', write('policy.toml', '')], 2, /policy\.toml: not a policy file name; give a \.ts, \.js, \.yaml, \.yml or \.json file/],
     ['an unknown option', () => ['validate', '--strict', immich], 2, /unknown option --strict/],
     ['an unknown command', () => ['frobnicate'], 2, /unknown command "frobnicate"; run backup-policy --help/],
@@ -101,7 +101,7 @@ describe('help and version', () => {
   test('--help documents the exit codes', () => {
     const { code, stdout } = cli(['--help']);
     expect(code).toBe(0);
-    for (const line of [/^ {2}1 {2}the policy is invalid/m, /^ {2}2 {2}usage/m, /^ {2}3 {2}environment/m]) expect(stdout).toMatch(line);
+    for (const line of [/^ {2}1 {2}the policy or the project configuration is invalid/m, /^ {2}2 {2}usage/m, /^ {2}3 {2}environment/m]) expect(stdout).toMatch(line);
   });
 
   test('--version prints the package version', () => {

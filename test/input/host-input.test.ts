@@ -28,13 +28,13 @@ test.each([
   expect(issuesWith((h) => (h.fileBackup.pveConfig = { paths }))).toEqual([expect.stringContaining(message)]);
 });
 
-test.each(['/etc/passwd', '/mnt/backup', '/var/lib/backup-policy', '/root/.ssh/authorized_keys'])('the change log cannot be %s', (changeLog) => {
+test.each(['/etc/passwd', '/mnt/backup', '/var/log', '/root/.ssh/authorized_keys', '/usr/local/bin/backup'])('the change log cannot be %s', (changeLog) => {
   expect(issuesWith((h) => (h.offsite.changeLog = changeLog))).toEqual([
-    expect.stringMatching(/^host\.offsite\.changeLog: the offsite sync truncates the change log, so it must be a file of its own, received ".*", allowed: a file under the backup disk "\/mnt\/backup" or under \/var\/lib\/backup-policy$/),
+    expect.stringMatching(/^host\.offsite\.changeLog: the offsite sync truncates the change log, so it must be a file of its own, received ".*", allowed: a file under the backup disk "\/mnt\/backup", \/var\/lib, \/var\/log, \/var\/cache or \/run$/),
   ]);
 });
 
-test.each(['/mnt/backup/.nfs-changes.log', '/var/lib/backup-policy/nfs-changes.log'])('the change log may be %s', (changeLog) => {
+test.each(['/mnt/backup/.nfs-changes.log', '/var/lib/backup-policy/nfs-changes.log', '/var/log/nfs-changes.log'])('the change log may be %s', (changeLog) => {
   expect(issuesWith((h) => (h.offsite.changeLog = changeLog))).toEqual([]);
 });
 

@@ -25,7 +25,7 @@ const samples: Record<keyof typeof fields, { good: string[]; bad: string[]; cliO
   duration: { good: ['14d', '36h', '90s', '1w2d', '1d12h', ' 30m '], bad: ['', '2 weeks', '14 d', '-1d', '1.5h', '14D', 'd', '${x}'], cliOnly: ['0s', `${'9'.repeat(400)}d`, '5300w'] },
   schedule: {
     good: ['daily', 'Daily at 00:15', 'weekly on sunday at 02:30', 'WEEKLY Sunday', 'every 6h', 'every 30 minutes', '@midnight', '0 3 * * *', '*/15 0-6 1,15 jan-mar mon-fri'],
-    bad: ['daily at 24:00', 'weekly on sun', 'every day', '0 3 * *', '0 0 * * 5#3', '0 0 ? * *', '${x}', 'nightly'],
+    bad: ['daily at 24:00', 'weekly on sun', 'every day', '0 3 * *', '0 0 * * 5#3', '0 0 ? * *', '${x}', 'nightly', 'constructor', '__proto__', 'toString'],
     cliOnly: ['0 0 L * *', '99 3 * * *', 'every 25h', '0 0 * * MONW'],
   },
   image: {

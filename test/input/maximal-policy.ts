@@ -28,6 +28,8 @@ export function maximalPolicy(): BackupPolicyInput {
   for (const [id, service] of Object.entries<any>(policy.services)) {
     Object.assign(service, common, { displayName: `Svc${id.replace(/[^a-z]/g, '')}`, nfsPath: `/srv/nfs/${id}-backup` });
   }
+  for (const service of Object.values<any>(policy.services)) service.dataClaims = ['data-claim-0'];
+  policy.coverage = { exclude: [{ namespace: 'monitoring', claim: 'prometheus-db', reason: 'regenerable metrics' }] };
   policy.services.pg.connection.user = 'backup';
   policy.services.pg.databases = ['app'];
   policy.services.maria.connection.user = 'backup';
@@ -38,7 +40,7 @@ export function maximalPolicy(): BackupPolicyInput {
   policy.nfs.mountOptions = ['hard', 'nfsvers=4.1'];
   policy.nfs.capacity = '50Gi';
   const host = structuredClone(homelabPolicy.host) as any;
-  Object.assign(host, { timeZone: 'Europe/London', kubeconfig: '/root/.kube/config', installDir: '/usr/local/lib/backup-policy', randomizedDelay: '5m' });
+  Object.assign(host, { hostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBackupPolicyTestKeyOnly', timeZone: 'Europe/London', kubeconfig: '/root/.kube/config', installDir: '/usr/local/lib/backup-policy', randomizedDelay: '5m' });
   host.snapshots.timeout = '1h';
   host.fileBackup.timeout = '2h';
   host.fileBackup.sqlite = { retention: { keepWithin: '30d', keepLast: 4 } };
