@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { planPolicy } from '../../policy/plan/plan';
-import { lintPlan } from '../../policy/checks/lint';
+import { lintPlan, lintWarnings } from '../../policy/checks/lint';
 import { pvcCoverage, renderCoverage } from '../../policy/checks/coverage';
 import { UsageError, loadPolicy, noMoreArguments, option, options, withPolicySource, type Command } from '../args';
 
@@ -14,6 +14,7 @@ export const lint: Command = (args, { out, err }) => {
   const plan = withPolicySource(loadPolicy(policyFile), planPolicy);
   const pvcs = pvcsFile === undefined ? undefined : readPvcList(pvcsFile);
   const findings = lintPlan(plan);
+  for (const w of lintWarnings(plan)) err(`warning: ${w.path}: ${w.message}`);
   for (const f of findings) err(`${f.path}: ${f.message}`);
   let gaps = 0;
   if (pvcs) {

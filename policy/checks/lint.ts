@@ -11,6 +11,14 @@ export interface Finding {
   message: string;
 }
 
+/**
+ * Things a reviewer should see that are not mistakes: declared exceptions (root) and weaker but
+ * usual choices (an image pinned by tag). `lint` prints them and still exits 0.
+ */
+export interface Warning extends Finding {
+  severity: 'warning';
+}
+
 /** Two jobs against one server starting closer than this share its I/O and locks. */
 export const SAME_WINDOW = Duration.minutes(15);
 
@@ -89,6 +97,33 @@ function checkHost(plan: BackupPlan): Finding[] {
     findings.push({ path: 'host.snapshots.retention', message: `keeps snapshots ${retention.toHuman()} while they are taken up to ${schedule.longestGap.toHuman()} apart: fewer than two remain; keep at least ${schedule.longestGap.times(2).toHuman()}` });
   }
   return findings;
+}
+
+/** Root jobs are an exception the policy declares with a reason; lint names each one. */
+function rootWarnings(plan: BackupPlan): Warning[] {
+  return plan.services
+    .filter((s) => s.rootReason !== undefined)
+    .map((s) => ({ severity: 'warning', path: `services.${s.id}.runAsRoot`, message: `its jobs run as root: ${s.rootReason}` }));
+}
+
+/** A tag can be moved to other bytes; a digest cannot. */
+function imageWarnings(plan: BackupPlan): Warning[] {
+  const byImage = new Map<string, string[]>();
+  for (const service of plan.services) {
+    for (const image of new Set(service.jobs.map((j) => j.image))) {
+      if (!image.includes('@sha256:')) byImage.set(image, [...(byImage.get(image) ?? []), service.id]);
+    }
+  }
+  return [...byImage].map(([image, services]) => ({
+    severity: 'warning',
+    path: 'images',
+    message: `${image} is pinned by tag only (used by ${services.join(', ')}): a tag can be pushed again with other contents; pin the digest the image workflow prints (images: { <engine>: "<repository>@sha256:<digest>" })`,
+  }));
+}
+
+/** Warnings: printed by lint, never a failure. */
+export function lintWarnings(plan: BackupPlan): Warning[] {
+  return [...rootWarnings(plan), ...imageWarnings(plan)];
 }
 
 export function lintPlan(plan: BackupPlan): Finding[] {

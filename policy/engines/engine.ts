@@ -71,6 +71,7 @@ export interface ParsedServiceBase {
   timeout?: Duration;
   minSizeRatio?: number;
   runAsUser?: number;
+  runAsRoot?: { reason: string };
   scratchSize?: string;
   placement?: {
     nodeSelector?: Record<string, string>;
@@ -128,7 +129,7 @@ export function defineEngine<T extends z.ZodType<ParsedServiceBase, unknown>>(mo
  * The default job image: built from images/backup-tools/ by the image workflow. Images are pinned;
  * every tool the scripts call is baked in (no package installs at run time).
  */
-export const DEFAULT_IMAGE = 'ghcr.io/backup-policy/backup-tools:1.0.0-bookworm';
+export const DEFAULT_IMAGE = 'ghcr.io/backup-policy/backup-tools:0.2.0';
 
 /** Sourced by every job script; always shipped first. */
 export const SCRIPT_LIBRARY = 'backup-lib.sh';

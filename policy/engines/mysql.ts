@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Duration } from '../values/duration';
 import { databaseNameSchema, hostSchema, jobScheduleSchema, portSchema, requireSomeJob, secretKeyRefSchema, serviceCommon } from '../schema/fields';
+import { databaseSelectionEnv, databaseSelectionFields } from './database-selection';
 import { DUMP_RESOURCES, noVolumes, defineEngine, job, type EngineJob } from './engine';
 
 const SCRIPT = 'mysql-backup.sh';
@@ -16,6 +17,7 @@ export const mysqlServiceSchema = z
       passwordSecret: secretKeyRefSchema,
     }),
     databases: z.array(databaseNameSchema).min(1).optional(),
+    ...databaseSelectionFields,
     full: jobScheduleSchema.optional().meta({ description: 'mysqldump --all-databases, consistent (--single-transaction) with routines, triggers and events.' }),
     perDatabase: jobScheduleSchema.optional(),
   })
@@ -37,7 +39,7 @@ export const mysql = defineEngine({
   defaults: { resources: DUMP_RESOURCES, scratchSize: '1Gi' },
   typicalRestoreTime: Duration.minutes(15),
   contract: {
-    variables: '`MYSQL_HOST`, `MYSQL_PORT`, `MYSQL_USER`; optional `BACKUP_DATABASES`',
+    variables: '`MYSQL_HOST`, `MYSQL_PORT`, `MYSQL_USER`; optional `BACKUP_DATABASES`, `BACKUP_EXCLUDE_DATABASES` (per-database only), `BACKUP_DROPPED_KEEP_SECONDS`',
     secretBacked: '`MYSQL_PASSWORD` (the script writes a 0600 defaults file in `TMPDIR`; never `-p` on a command line)',
   },
   scripts: () => [SCRIPT],
@@ -50,7 +52,7 @@ export const mysql = defineEngine({
     { name: 'MYSQL_PORT', value: String(s.connection.port) },
     { name: 'MYSQL_USER', value: s.connection.user },
     { name: 'MYSQL_PASSWORD', secret: s.connection.passwordSecret },
-    ...(s.databases ? [{ name: 'BACKUP_DATABASES', value: s.databases.join(' ') }] : []),
+    ...databaseSelectionEnv(s),
   ],
   volumes: noVolumes,
   target: (s) => `${s.connection.host}:${s.connection.port}`,

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Duration } from '../values/duration';
 import { databaseNameSchema, hostSchema, jobScheduleSchema, portSchema, requireSomeJob, secretKeyRefSchema, serviceCommon } from '../schema/fields';
+import { databaseSelectionEnv, databaseSelectionFields } from './database-selection';
 import { DUMP_RESOURCES, noVolumes, defineEngine, job, type EngineJob } from './engine';
 
 const SCRIPT = 'postgres-backup.sh';
@@ -16,6 +17,7 @@ export const postgresServiceSchema = z
       passwordSecret: secretKeyRefSchema,
     }),
     databases: z.array(databaseNameSchema).min(1).optional().meta({ description: 'Per-database dumps cover exactly these. @default every database that allows connections, except templates' }),
+    ...databaseSelectionFields,
     full: jobScheduleSchema.optional().meta({ description: 'pg_dumpall of the whole cluster, roles included.' }),
     perDatabase: jobScheduleSchema.optional().meta({ description: 'pg_dump -Fc of each database, for single-database restores.' }),
   })
@@ -39,7 +41,7 @@ export const postgres = defineEngine({
   defaults: { resources: DUMP_RESOURCES, scratchSize: '1Gi' },
   typicalRestoreTime: Duration.minutes(5),
   contract: {
-    variables: '`PGHOST`, `PGPORT`, `PGUSER`; optional `BACKUP_DATABASES` (space-separated explicit list; default: every database that allows connections, except templates)',
+    variables: '`PGHOST`, `PGPORT`, `PGUSER`; optional `BACKUP_DATABASES` (space-separated explicit list; default: every database that allows connections, except templates), `BACKUP_EXCLUDE_DATABASES`, `BACKUP_DROPPED_KEEP_SECONDS`',
     secretBacked: '`PGPASSWORD`',
   },
   scripts: () => [SCRIPT],
@@ -52,7 +54,7 @@ export const postgres = defineEngine({
     { name: 'PGPORT', value: String(s.connection.port) },
     { name: 'PGUSER', value: s.connection.user },
     { name: 'PGPASSWORD', secret: s.connection.passwordSecret },
-    ...(s.databases ? [{ name: 'BACKUP_DATABASES', value: s.databases.join(' ') }] : []),
+    ...databaseSelectionEnv(s),
   ],
   volumes: noVolumes,
   target: (s) => `${s.connection.host}:${s.connection.port}`,

@@ -80,6 +80,8 @@ export interface PlannedService {
   critical: boolean;
   /** Fraction of the previous copy below which a new copy fails the run (0 disables). */
   minSizeRatio: number;
+  /** Why the jobs run as root, when the policy declares that exception. */
+  rootReason?: string;
   /** Declared RPO, when the policy states one. */
   rpo?: Duration;
   rto: { duration: Duration; declared: boolean };
@@ -189,20 +191,22 @@ function planServiceJobs(settings: PolicySettings, id: string, service: ParsedSe
         { name: 'TMPDIR', value: POD_PATHS.tmp },
         ...engine.env(service),
       ],
+      // A job that keeps no copies (the integrity check) does not mount the backup volume: with a
+      // hard NFS mount and the server down its pod could not even start, and the check must report.
       volumes: [
-        { name: 'backup', claimName: volume.pvcName },
+        ...(engineJob.keepsCopies ? [{ name: 'backup', claimName: volume.pvcName }] : []),
         { name: 'scripts', configMap: configMapName, defaultMode: '0555' },
         { name: 'tmp', emptyDir: { sizeLimit: service.scratchSize ?? engine.defaults.scratchSize } },
         ...own.volumes,
       ],
       mounts: [
-        { name: 'backup', mountPath: POD_PATHS.backup, readOnly: false },
+        ...(engineJob.keepsCopies ? [{ name: 'backup', mountPath: POD_PATHS.backup, readOnly: false }] : []),
         { name: 'scripts', mountPath: POD_PATHS.scripts, readOnly: true },
         { name: 'tmp', mountPath: POD_PATHS.tmp, readOnly: false },
         ...own.mounts,
       ],
       resources: service.resources ?? engine.defaults.resources,
-      runAsUser: service.runAsUser ?? DEFAULT_RUN_AS_USER,
+      runAsUser: service.runAsRoot ? 0 : (service.runAsUser ?? DEFAULT_RUN_AS_USER),
       placement: service.placement,
     };
   });
@@ -215,6 +219,7 @@ function planServiceJobs(settings: PolicySettings, id: string, service: ParsedSe
     title: service.displayName ?? id,
     critical: service.critical ?? false,
     minSizeRatio,
+    rootReason: service.runAsRoot?.reason,
     rpo: service.rpo,
     rto: service.rto ? { duration: service.rto, declared: true } : { duration: engine.typicalRestoreTime, declared: false },
     retention,

@@ -233,7 +233,19 @@ export const serviceCommon = {
   resources: resourcesSchema.optional(),
   timeout: durationSchema.optional().meta({ description: 'Job deadline (activeDeadlineSeconds). Must be shorter than the gap between runs. @default "1h"' }),
   minSizeRatio: ratioSchema.optional().meta({ description: 'A new copy smaller than this fraction of the previous one fails the run (empty or schema-only dumps). 0 disables. @default 0.5' }),
-  runAsUser: z.number().int().min(0).max(2147483647).optional().meta({ description: 'UID of the job. 0 (root) only when the data requires it. @default 10001' }),
+  runAsUser: z
+    .number({ error: (iss) => `expected a UID, received ${show(iss.input)}` })
+    .int({ error: (iss) => `a UID is a whole number, received ${show(iss.input)}` })
+    .min(1, { error: (iss) => `root is not a plain setting, received ${show(iss.input)}, allowed: a UID from 1, or runAsRoot: { reason: "..." } when the data requires root (lint reports it)` })
+    .max(2147483647, { error: (iss) => `UID out of range, received ${show(iss.input)}, allowed: at most 2147483647` })
+    .optional()
+    .meta({ description: 'UID (and GID, fsGroup) of the job. @default 10001, the image\'s unprivileged user' }),
+  runAsRoot: z
+    .strictObject({
+      reason: z.string().min(10, { error: (iss) => `say why root is needed, received ${show(iss.input)}, allowed: a sentence of 10 to 300 characters` }).max(300).regex(/^[^\u0000-\u001f\u007f]+$/, { error: 'no control characters, allowed: one line of text' }),
+    })
+    .optional()
+    .meta({ description: 'Runs the job as root, an explicit exception with its reason (e.g. the application writes its data as root). lint reports every such service. @default absent: non-root' }),
   scratchSize: quantitySchema.optional().meta({ description: 'Size limit of the /tmp emptyDir. @default "2Gi"' }),
   placement: placementSchema.optional(),
   dataClaims: z

@@ -1,6 +1,11 @@
-import { lintPlan } from '../../policy/checks/lint';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { lintPlan, lintWarnings } from '../../policy/checks/lint';
 import { planPolicy } from '../../policy/plan/plan';
+import { packageRoot } from '../../policy/io/scripts';
 import { homelabPolicy } from '../../stacks/homelab-policy';
+
+const root = packageRoot();
 
 // The PVC coverage and plan-review cases live in test/review/.
 
@@ -38,5 +43,27 @@ describe('lint and the SSH host key', () => {
     const unchecked = lint(homelabWith((p) => (p.host.acceptUnknownHostKey = true)));
     expect(unchecked).toEqual([expect.stringMatching(/^host\.acceptUnknownHostKey: the deploy connects to 192\.168\.1\.127 without checking its SSH host key/)]);
     expect(lint(homelabWith((p) => (p.host.hostKey = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIkey')))).toEqual([]);
+  });
+});
+
+describe('lint warnings', () => {
+  test('root jobs are reported with their declared reason, and an image pinned by tag only is named', () => {
+    const warnings = lintWarnings(planPolicy(homelabPolicy)).map((w) => `${w.path}: ${w.message}`);
+    expect(warnings).toEqual([
+      "services.vaultwarden.runAsRoot: its jobs run as root: Vaultwarden's image writes its data as root, and reading a WAL database needs write access to its -shm file",
+      expect.stringMatching(/^images: ghcr\.io\/backup-policy\/backup-tools:0\.2\.0 is pinned by tag only \(used by etcd, mysql, postgresql, redis, vault, vaultwarden\)/),
+    ]);
+    const pinned = homelabWith((p) => (p.images = Object.fromEntries(['postgres', 'mysql', 'etcd', 'vault', 'redis', 'sqlite'].map((e) => [e, `ghcr.io/backup-policy/backup-tools@sha256:${'a'.repeat(64)}`]))));
+    expect(lintWarnings(planPolicy(pinned)).map((w) => w.path)).toEqual(['services.vaultwarden.runAsRoot']);
+  });
+
+  test('root is never a plain runAsUser: 0', () => {
+    expect(() => planPolicy(homelabWith((p) => { delete p.services.vaultwarden.runAsRoot; p.services.vaultwarden.runAsUser = 0; }))).toThrow(/services\.vaultwarden\.runAsUser: root is not a plain setting, received 0/);
+  });
+
+  test('the CLI prints warnings and still exits 0 on a clean policy', () => {
+    const r = spawnSync(process.execPath, [join(root, 'dist/cli/main.js'), 'lint'], { encoding: 'utf8' });
+    expect(r.stderr).toContain('warning: services.vaultwarden.runAsRoot: its jobs run as root');
+    expect(r.status).toBe(0);
   });
 });

@@ -88,3 +88,15 @@ test('policy text is parsed only at the boundary: no Schedule.parse/Duration.par
   const declaration = code.filter((c) => /\.declaration\b/.test(c.text)).map((c) => c.file);
   expect(declaration).toEqual([]);
 });
+
+test('the dump engines render which databases are left out and how long a dropped one is kept', () => {
+  for (const engine of ['postgres', 'mysql']) {
+    const module = modules.find((m) => m.engine === engine)!;
+    const plan = planPolicy(policyWith('db', { ...module.example, excludeDatabases: ["it's db", 'café', 'a=b'], keepDroppedFor: '30d' }));
+    const env = Object.fromEntries(plan.services[0].jobs[0].env.map((e) => [e.name, e.value]));
+    expect([env.BACKUP_EXCLUDE_DATABASES, env.BACKUP_DROPPED_KEEP_SECONDS]).toEqual(["it's db\ncafé\na=b", '2592000']);
+    const plain = Object.fromEntries(planPolicy(policyWith('db', module.example)).services[0].jobs[0].env.map((e) => [e.name, e.value]));
+    expect([plain.BACKUP_EXCLUDE_DATABASES, plain.BACKUP_DROPPED_KEEP_SECONDS]).toEqual([undefined, undefined]);
+  }
+  expect(() => parseService('db', { ...modules[0].example, excludeDatabases: ['bad\nname'] })).toThrow(/excludeDatabases\[0\]: not a database name/);
+});

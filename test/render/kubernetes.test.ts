@@ -54,7 +54,7 @@ const SHARED_MOUNTS = [
 
 const SMALL = { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '1', memory: '512Mi' } };
 const DUMP = { requests: { cpu: '250m', memory: '256Mi' }, limits: { cpu: '2', memory: '1Gi' } };
-const IMAGE = 'ghcr.io/backup-policy/backup-tools:1.0.0-bookworm';
+const IMAGE = 'ghcr.io/backup-policy/backup-tools:0.2.0';
 
 interface Expected {
   name: string;
@@ -169,7 +169,7 @@ describe('renderCronJob', () => {
                 container: [
                   {
                     name: 'backup',
-                    image: 'ghcr.io/backup-policy/backup-tools:1.0.0-bookworm',
+                    image: 'ghcr.io/backup-policy/backup-tools:0.2.0',
                     imagePullPolicy: 'IfNotPresent',
                     command: ['/bin/bash', '/opt/backup-policy/postgres-backup.sh', 'full'],
                     env: [
@@ -470,8 +470,9 @@ describe('renderCronJob', () => {
         activeDeadlineSeconds: 1800,
         command: ['/bin/bash', '/opt/backup-policy/sqlite-integrity-check.sh'],
         env: [...contractEnv('vw', 'sqlite', 'integrity', 2592000, 8), ...sqliteEnv],
-        volumes,
-        mounts,
+        // No backup volume: the check must report even when the NFS server is down.
+        volumes: volumes.filter((v) => v.name !== 'backup'),
+        mounts: mounts.filter((m) => m.name !== 'backup'),
         resources: SMALL,
       }),
     ]);
@@ -482,7 +483,7 @@ describe('renderCronJob', () => {
       'pg',
       {
         ...pgService,
-        runAsUser: 0,
+        runAsRoot: { reason: 'the test declares root on purpose' },
         image: 'registry.lan/tools:2',
         resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
         timeout: '20m',
