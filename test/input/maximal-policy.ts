@@ -30,6 +30,8 @@ export function maximalPolicy(): BackupPolicyInput {
   }
   for (const service of Object.values<any>(policy.services)) service.dataClaims = ['data-claim-0'];
   policy.coverage = { exclude: [{ namespace: 'monitoring', claim: 'prometheus-db', reason: 'regenerable metrics' }] };
+  for (const id of ['pg', 'maria']) Object.assign(policy.services[id], { excludeDatabases: ['old db'], keepDroppedFor: '30d' });
+  policy.services.vw.runAsRoot = { reason: 'the application writes its data as root' };
   policy.services.pg.connection.user = 'backup';
   policy.services.pg.databases = ['app'];
   policy.services.maria.connection.user = 'backup';
