@@ -36,7 +36,8 @@ export function loadPolicySource(file: string): PolicySource {
   }
   const text = readPolicyText(file, path);
   if (extension === '.ts' || extension === '.js' || extension === '.cjs') {
-    return { file, value: loadModule(file, path, extension === '.ts' ? text : undefined), locate: () => undefined };
+    const value = loadModule(file, path, extension === '.ts' ? text : undefined);
+    return { file, value, locate: (fieldPath) => locateInModule(path, text, fieldPath) };
   }
   return loadDataFile(file, text);
 }
@@ -134,6 +135,47 @@ function locateIn(doc: Document, lineCounter: LineCounter, path: readonly Proper
     }
   }
   return position === undefined ? undefined : lineCounter.linePos(position);
+}
+
+/**
+ * The position of a field in a TypeScript/JavaScript policy: the exported object literal
+ * (`export const policy = defineBackupPolicy({...})`, a default export, or a plain literal) walked
+ * along the path; a field built by code stops the walk at the nearest literal parent.
+ */
+function locateInModule(path: string, text: string, fieldPath: readonly PropertyKey[]): SourcePosition | undefined {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const ts = require('typescript') as typeof import('typescript');
+  const source = ts.createSourceFile(path, text, ts.ScriptTarget.Latest, true);
+  const unwrap = (node: import('typescript').Node | undefined): import('typescript').Node | undefined => {
+    while (node && (ts.isAsExpression(node) || ts.isSatisfiesExpression(node) || ts.isParenthesizedExpression(node))) node = node.expression;
+    if (node && ts.isCallExpression(node) && node.arguments.length === 1) return unwrap(node.arguments[0]);
+    return node;
+  };
+  const exported = new Map<string, import('typescript').Node | undefined>();
+  for (const statement of source.statements) {
+    if (ts.isExportAssignment(statement)) exported.set('default', unwrap(statement.expression));
+    if (ts.isVariableStatement(statement) && statement.modifiers?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword)) {
+      for (const declaration of statement.declarationList.declarations) {
+        if (ts.isIdentifier(declaration.name)) exported.set(declaration.name.text, unwrap(declaration.initializer));
+      }
+    }
+  }
+  const objects = [...exported.values()].filter((n) => n && ts.isObjectLiteralExpression(n));
+  let node = ['default', 'policy', 'homelabPolicy'].map((name) => exported.get(name)).find((n) => n !== undefined) ?? (objects.length === 1 ? objects[0] : undefined);
+  if (!node) return undefined;
+  for (const segment of fieldPath) {
+    let next: import('typescript').Node | undefined;
+    if (ts.isObjectLiteralExpression(node)) {
+      const property: import('typescript').ObjectLiteralElementLike | undefined = node.properties.find((p) => p.name && (ts.isIdentifier(p.name) || ts.isStringLiteral(p.name) || ts.isNumericLiteral(p.name)) && p.name.text === String(segment));
+      next = property && ts.isPropertyAssignment(property) ? unwrap(property.initializer) ?? property : property;
+    } else if (ts.isArrayLiteralExpression(node) && typeof segment === 'number') {
+      next = unwrap(node.elements[segment]);
+    }
+    if (!next) break;
+    node = next;
+  }
+  const { line, character } = source.getLineAndCharacterOfPosition(node.getStart(source));
+  return { line: line + 1, col: character + 1 };
 }
 
 let typescriptHookInstalled = false;

@@ -170,6 +170,29 @@ describe('errors point into the file', () => {
     expect(stderr).toContain(`${file}:6:5: An object literal cannot have multiple properties with the same name. (TS1117)`);
   });
 
+  test('schema issues of a TypeScript policy point at the field in the exported literal', () => {
+    const define = join(root, 'policy/parse/define');
+    const file = write(
+      'located.ts',
+      [
+        `import { defineBackupPolicy } from ${JSON.stringify(define)};`,
+        'export const policy = defineBackupPolicy({',
+        "  timeZone: 'UTC', nfs: { server: '10.0.0.1' }, pushgateway: { url: 'http://p:9091' },",
+        '  services: {',
+        '    cache: {',
+        "      engine: 'redis', namespace: 'cache',",
+        "      schedule: '0 0 L * *',",
+        "      connection: { host: 'r' }, retention: { keepWithin: '1d', keepLast: 1 },",
+        '    },',
+        '  },',
+        '});',
+      ].join('\n'),
+    );
+    const { code, stderr } = cli(['validate', file]);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(new RegExp(`^${file}:7:17: services\\.cache\\.schedule: uses "L"`, 'm'));
+  });
+
   test('a TypeScript policy that does not fit the types is refused before it runs', () => {
     const define = join(root, 'policy/parse/define');
     const file = write('typed.ts', [`import { defineBackupPolicy } from ${JSON.stringify(define)};`, "export const policy = defineBackupPolicy({ timeZone: 3, services: {} });"].join('\n'));
