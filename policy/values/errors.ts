@@ -25,7 +25,11 @@ export class PolicyValidationError extends Error {
  */
 function oneLine(issue: string): string {
   // eslint-disable-next-line no-control-regex
-  return issue.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => JSON.stringify(c).slice(1, -1));
+  return issue.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => {
+    const escaped = JSON.stringify(c).slice(1, -1);
+    // JSON leaves U+0080-U+009F and the line separators raw: spell those as \uXXXX.
+    return escaped === c ? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}` : escaped;
+  });
 }
 
 /** The command line is wrong: an unknown flag, a missing value, a named file that does not exist. */
