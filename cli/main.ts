@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EXIT, EnvironmentError, PolicyValidationError, UsageError } from '../policy/values/errors';
+import { EXIT, EnvironmentError, PolicyValidationError, UsageError, oneLine } from '../policy/values/errors';
 import { packageRoot } from '../policy/io/scripts';
 import type { Command } from './args';
 import { staleBuildMessage } from './fresh-build';
@@ -103,7 +103,9 @@ export function run(argv: string[], out: (line: string) => void = console.log, e
   }
 }
 
-function report(error: unknown, command: string, err: (line: string) => void): number {
+function report(error: unknown, command: string, errRaw: (line: string) => void): number {
+  // File names and option values come from the user: each message stays one line of plain text.
+  const err = (line: string) => errRaw(oneLine(line));
   if (error instanceof PolicyValidationError) {
     for (const issue of error.issues) err(issue);
     err(`${error.issues.length} issue${error.issues.length === 1 ? '' : 's'} found; nothing was written`);

@@ -23,7 +23,7 @@ export class PolicyValidationError extends Error {
  * One issue, one line: a received value or key with a newline split an issue over lines (and the
  * next line read like another issue), an escape code could rewrite the terminal or CI log.
  */
-function oneLine(issue: string): string {
+export function oneLine(issue: string): string {
   // eslint-disable-next-line no-control-regex
   return issue.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => {
     const escaped = JSON.stringify(c).slice(1, -1);

@@ -52,6 +52,7 @@ describe('mistakes get one line and the right exit code', () => {
     ['a stack id with a space', () => ['synth', '--policy', immich, '--out', join(work, 'out'), '--stack', 'my stack'], 2, /--stack "my stack": not a stack id; use lowercase letters, digits/],
     ['a file type that is no policy', () => ['validate', write('policy.toml', '')], 2, /policy\.toml: not a policy file name; give a \.ts, \.js, \.yaml, \.yml or \.json file/],
     ['an unknown option', () => ['validate', '--strict', immich], 2, /unknown option --strict/],
+    ['a file name with a newline and an escape code', () => ['validate', join(work, 'a\n\u001b[2Jb.yaml')], 2, /a\\n\\u001b\[2Jb\.yaml: no such policy file/],
     ['an unknown command', () => ['frobnicate'], 2, /unknown command "frobnicate"; run backup-policy --help/],
     ['an --out folder that cannot be created', () => ['synth', '--policy', immich, '--out', join(write('a-file', ''), 'out')], 3, /cannot .* \(ENOTDIR\)|cannot .* \(EEXIST\)|cannot .*a-file/],
     [
