@@ -1,5 +1,5 @@
 import { Construct } from 'constructs';
-import type { SSHProvisionerConnection } from 'cdktf';
+import { Aspects, type SSHProvisionerConnection } from 'cdktf';
 import { PolicyValidationError } from '../policy/values/errors';
 import { directoryOwnerIssue, nfsPathOf, parsePolicy, parseService, serviceIssues } from '../policy/parse/parse';
 import type { BackupPolicyInput, ParsedPolicy } from '../policy/parse/policy-schema';
@@ -9,6 +9,7 @@ import type { HostPlan } from '../policy/plan/host-plan';
 import { ServiceBackup } from './service-backup';
 import { BackupAlerts } from './backup-alerts';
 import { HostDeployment } from './host-deployment';
+import { TerraformLiteralStrings } from './terraform-boundary';
 
 export interface BackupPolicyProps {
   /** The declaration, typed (`defineBackupPolicy`) or loaded from YAML/JSON; parsed here once. */
@@ -37,6 +38,7 @@ export class BackupPolicy extends Construct {
 
   constructor(scope: Construct, id: string, props: BackupPolicyProps) {
     super(scope, id);
+    Aspects.of(this).add(new TerraformLiteralStrings());
     this.parsed = parsePolicy(props.policy);
     this.current = planParsedPolicy(this.parsed);
     if (this.current.host) {

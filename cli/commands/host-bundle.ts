@@ -5,14 +5,14 @@ import { readScript } from '../../policy/io/scripts';
 import { writeHostBundle } from '../../policy/io/write-bundle';
 import { planPolicy } from '../../policy/plan/plan';
 import { renderHostBundle } from '../../policy/render/host-bundle';
-import { UsageError, loadPolicy, option, type Command } from '../args';
+import { UsageError, loadPolicy, option, withPolicySource, type Command } from '../args';
 
 /** host-bundle --out DIR [--policy FILE]: the Proxmox host's scripts, units, host.env and install.sh. */
 export const hostBundle: Command = (args, { out }) => {
   const dir = option(args, '--out');
   const policyFile = option(args, '--policy');
   if (!dir || args.length > 0) throw new UsageError('host-bundle takes --out DIR and optionally --policy FILE');
-  const host = planPolicy(loadPolicy(policyFile)).host;
+  const host = withPolicySource(loadPolicy(policyFile), planPolicy).host;
   if (!host) throw new PolicyValidationError(['host: the policy has no host section, received nothing, allowed: a host section to render a bundle from']);
   // A leftover file from an older bundle could be installed by mistake: only a fresh folder.
   if (existsSync(dir) && readdirSync(dir).length > 0) throw new UsageError(`${dir} is not empty; write the bundle into a new folder`);

@@ -1,5 +1,5 @@
 import { planPolicy, type PlannedService } from '../../policy/plan/plan';
-import { UsageError, loadPolicy, type Command } from '../args';
+import { UsageError, loadPolicy, withPolicySource, type Command } from '../args';
 
 function lowerFirst(text: string): string {
   return text.charAt(0).toLowerCase() + text.slice(1);
@@ -11,10 +11,12 @@ function describeService(service: PlannedService): string {
   return `${service.id.padEnd(20)} ${service.engine.padEnd(9)} ${service.namespace.padEnd(14)} ${jobs}; keep ${retention}`;
 }
 
-/** validate FILE: one line per service, or every issue with its path. */
+/** validate FILE: one line per service, or every issue with its place in the file. */
 export const validate: Command = (args, { out }) => {
+  const unknown = args.find((a) => a.startsWith('-'));
+  if (unknown) throw new UsageError(`unknown option ${unknown}`);
   if (args.length !== 1) throw new UsageError('validate takes exactly one policy file');
-  const plan = planPolicy(loadPolicy(args[0]));
+  const plan = withPolicySource(loadPolicy(args[0]), planPolicy);
   for (const service of plan.services) out(describeService(service));
   out(`valid: ${plan.services.length} services, ${plan.services.reduce((n, s) => n + s.jobs.length, 0)} jobs, time zone ${plan.timeZone}`);
   return 0;

@@ -14,7 +14,8 @@ import { normalizeAbsolutePath, normalizeRelativePath, SAFE_PATH, type AbsoluteP
  */
 
 export function show(value: unknown): string {
-  const text = typeof value === 'string' ? `"${value}"` : JSON.stringify(value);
+  // JSON quoting: a received value with a newline or an escape code stays on its issue's line.
+  const text = JSON.stringify(value);
   return text === undefined ? String(value) : text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
@@ -22,9 +23,28 @@ export function custom<T>(ctx: z.RefinementCtx<T>, input: unknown, message: stri
   ctx.addIssue({ code: 'custom', input, message });
 }
 
+/**
+ * Patterns for the editor JSON Schema: the same syntax the CLI parses (Duration, Schedule), as
+ * a necessary condition. Bounds such as 100 years or a cron field's range are left to the CLI.
+ */
+const DURATION_JSON_PATTERN = '^\\s*(?=\\d)(\\d+w)?(\\d+d)?(\\d+h)?(\\d+m)?(\\d+s)?\\s*$';
+/** Case-insensitive without regex flags (JSON Schema has none): "Daily" -> "[dD][aA][iI][lL][yY]". */
+const anyCase = (word: string) => word.replace(/[a-z]/g, (c) => `[${c}${c.toUpperCase()}]`);
+const DAYS = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'].map(anyCase).join('|');
+const TIME = '([01]?\\d|2[0-3]):[0-5]\\d';
+const CRON_FIELD = '[0-9A-Za-z*,/-]+';
+const SCHEDULE_JSON_PATTERN = `^\\s*(${[
+  `@?(${['hourly', 'daily', 'weekly', 'monthly'].map(anyCase).join('|')})`,
+  `@${anyCase('midnight')}`,
+  `${anyCase('daily')}\\s+(${anyCase('at')}\\s+)?${TIME}`,
+  `${anyCase('weekly')}\\s+(${anyCase('on')}\\s+)?(${DAYS})(\\s+(${anyCase('at')}\\s+)?${TIME})?`,
+  `${anyCase('every')}\\s+\\d+\\s?(${['hours', 'hour', 'h', 'minutes', 'minute', 'min', 'm'].map(anyCase).join('|')})`,
+  `${CRON_FIELD}(\\s+${CRON_FIELD}){4}`,
+].join('|')})\\s*$`;
+
 export const durationSchema = z
   .string({ error: (iss) => `expected a duration, received ${show(iss.input)}, allowed: ${DURATION_SYNTAX}` })
-  .meta({ description: DURATION_SYNTAX, examples: ['14d', '36h', '30m'] })
+  .meta({ description: DURATION_SYNTAX, examples: ['14d', '36h', '30m'], pattern: DURATION_JSON_PATTERN })
   .transform((text, ctx) => {
     const parsed = Duration.tryParse(text);
     if (parsed) return parsed;
@@ -34,7 +54,7 @@ export const durationSchema = z
 
 export const scheduleSchema = z
   .string({ error: (iss) => `expected a schedule, received ${show(iss.input)}, allowed: ${SCHEDULE_SYNTAX}` })
-  .meta({ description: SCHEDULE_SYNTAX, examples: ['daily at 00:15', 'weekly on sunday at 01:00', 'every 6h', '0 3 * * *'] })
+  .meta({ description: SCHEDULE_SYNTAX, examples: ['daily at 00:15', 'weekly on sunday at 02:30', 'every 6h', '0 3 * * *'], pattern: SCHEDULE_JSON_PATTERN })
   .transform((text, ctx) => {
     const parsed = Schedule.tryParse(text);
     if (typeof parsed !== 'string') return parsed;
@@ -51,7 +71,9 @@ export const dnsLabel = (what: string, max = 63) =>
       } else if (text.length > max) {
         custom(ctx, text, `${what} is too long, received ${text.length} characters, allowed: at most ${max}`);
       }
-    });
+    })
+    // The editor checks the same rule as the CLI (superRefine alone leaves no trace in the JSON Schema).
+    .meta({ pattern: DNS_LABEL_PATTERN.source, maxLength: max });
 
 /** An absolute path, normalized at the parse (`//` and `/./` collapsed, no trailing slash, no `..`). */
 export const absolutePathSchema = z
@@ -139,7 +161,8 @@ export const imageSchema = z
     } else if (tag === 'latest') {
       custom(ctx, text, `image tag "latest" is not pinned, received ${show(text)}, allowed: a version tag or a digest`);
     }
-  });
+  })
+  .meta({ pattern: `^(?!.*:latest$)${IMAGE.source.slice(1)}` });
 
 export const countSchema = (what: string, min: number, why: string) =>
   z

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isWithin, overlaps } from '../values/path';
+import { isWithin, overlaps, type AbsolutePath } from '../values/path';
 import {
   absolutePathSchema,
   countSchema,
@@ -40,7 +40,12 @@ const sshUserSchema = z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, {
 const percentSchema = z
   .number({ error: (iss) => `expected a percentage, received ${show(iss.input)}` })
   .min(0, { error: (iss) => `percentage out of range, received ${show(iss.input)}, allowed: 0-100` })
-  .max(100, { error: (iss) => `percentage out of range, received ${show(iss.input)}, allowed: 0-100` });
+  .max(100, { error: (iss) => `percentage out of range, received ${show(iss.input)}, allowed: 0-100` })
+  // Rendered with String() into host.env (awk) and alert expressions: at most two decimal places
+  // keeps it plain decimal ("1e-7" is what String() makes of 0.0000001).
+  .refine((n) => Math.abs(n * 100 - Math.round(n * 100)) < 1e-6, {
+    error: (iss) => `too many decimal places, received ${show(iss.input)}, allowed: at most 2 (e.g. 15, 12.5, 0.25)`,
+  });
 
 const hostJob = {
   schedule: scheduleSchema,
@@ -154,6 +159,32 @@ export const hostSectionSchema = z
       if (delay.totalSeconds * 2 > schedule.shortestGap.totalSeconds) {
         ctx.addIssue({ ...at('randomizedDelay'), input: delay.toString(), message: `the randomized delay would move ${section} runs by more than half the gap between them; received ${delay.toString()}, allowed: at most ${schedule.shortestGap.times(0.5).toString()}` });
       }
+    }
+    // What the host jobs touch: the daily backup copies pveConfig.paths onto the backup disk, and
+    // the offsite sync rotates (truncates) the change log. ["/"] copied the root filesystem,
+    // the backup disk included, into itself; a change log at /etc/passwd would be emptied.
+    const disk = host.fileBackup.mountPoint;
+    host.fileBackup.pveConfig.paths.forEach((path, i) => {
+      const problem =
+        path === '/'
+          ? 'the whole root filesystem'
+          : isWithin(disk, path)
+            ? `a tree holding the backup disk ${show(disk)} (it would copy itself)`
+            : isWithin(path, disk)
+              ? `a folder on the backup disk ${show(disk)}`
+              : host.offsite.sources.find((source) => overlaps(path, source.path))
+                ? 'an NFS tree (the offsite sync already carries it)'
+                : undefined;
+      if (problem) {
+        ctx.addIssue({ ...at('fileBackup', 'pveConfig', 'paths', i), input: path, message: `a PVE config path must be configuration, not ${problem}; received ${show(path)}, allowed: folders such as "/etc/pve" outside the backup disk and the NFS trees` });
+      }
+    });
+    // Where a log that gets truncated may live: the backup disk or the host's variable-data trees.
+    const changeLogHomes = [disk, '/var/lib', '/var/log', '/var/cache', '/run'] as AbsolutePath[];
+    const insideSource = host.offsite.sources.some((source) => isWithin(host.offsite.changeLog, source.path));
+    // Inside a watched tree is its own issue (below); one issue per mistake.
+    if (!insideSource && !changeLogHomes.some((home) => isWithin(host.offsite.changeLog, home) && host.offsite.changeLog !== home)) {
+      ctx.addIssue({ ...at('offsite', 'changeLog'), input: host.offsite.changeLog, message: `the offsite sync truncates the change log, so it must be a file of its own, received ${show(host.offsite.changeLog)}, allowed: a file under the backup disk ${show(disk)}, /var/lib, /var/log, /var/cache or /run` });
     }
     const sources = host.offsite.sources;
     sources.forEach((source, i) => {

@@ -43,7 +43,8 @@ function shorthandToCron(text: string): string | undefined {
     '@monthly': '0 0 1 * *',
     monthly: '0 0 1 * *',
   };
-  if (aliases[t]) return aliases[t];
+  // Own keys only: "constructor" found Object's constructor here and crashed the parse (fuzzer).
+  if (Object.hasOwn(aliases, t)) return aliases[t];
   const time = '(?:at )?([01]?\\d|2[0-3]):([0-5]\\d)';
   const daily = new RegExp(`^daily ${time}$`).exec(t);
   if (daily) return `${Number(daily[2])} ${Number(daily[1])} * * *`;
@@ -173,6 +174,31 @@ export class Schedule {
     return `${days}*-${month}-${dayOfMonth} ${hour}:${minute}:00`;
   }
 
+  /**
+   * Runs the time zone's clock changes swallow or double between `from` and `to`. At a spring-
+   * forward change the local times in the gap never happen: systemd and the Kubernetes CronJob
+   * controller (robfig/cron) both skip a run scheduled there (Sunday 01:00 in Europe/London: a
+   * 14-day hole in a weekly etcd backup once a year). At a fall-back change the local times in
+   * the overlap happen twice. Pure: the zone's offsets come from Intl, nothing from the clock.
+   */
+  dstProblems(timeZone: string, from: Date, to: Date): DstProblem[] {
+    const f = this.fields();
+    const problems: DstProblem[] = [];
+    for (const change of offsetChanges(timeZone, from, to)) {
+      const kind = change.after > change.before ? 'gap' : 'overlap';
+      // The affected wall-clock minutes: [change + min offset, change + max offset) in local time.
+      const startLocal = change.at.getTime() + Math.min(change.before, change.after) * 60000;
+      const minutes = Math.abs(change.after - change.before);
+      for (let m = 0; m < minutes; m++) {
+        const local = new Date(startLocal + m * 60000);
+        if (matchesWallClock(f, local)) {
+          problems.push({ kind, localTime: `${local.toISOString().slice(0, 16).replace('T', ' ')}`, change: change.at });
+        }
+      }
+    }
+    return problems;
+  }
+
   /** The runs in [from, to), in the given IANA time zone (for timelines and tests). */
   runsBetween(from: Date, to: Date, timeZone: string): Date[] {
     const expression = CronExpressionParser.parse(this.cron, {
@@ -188,4 +214,68 @@ export class Schedule {
     }
     return runs;
   }
+}
+
+/** A scheduled local time that a clock change skips (`gap`) or repeats (`overlap`). */
+export interface DstProblem {
+  kind: 'gap' | 'overlap';
+  /** The wall-clock time of the run, "YYYY-MM-DD HH:MM", in the schedule's zone. */
+  localTime: string;
+  /** The instant the clocks change. */
+  change: Date;
+}
+
+/** The zone's offset from UTC in minutes at an instant. */
+function offsetMinutes(timeZone: string, at: Date): number {
+  const parts = new Intl.DateTimeFormat('en-US', {
+    timeZone,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+  }).formatToParts(at);
+  const get = (type: string) => Number(parts.find((p) => p.type === type)!.value);
+  const asUtc = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'));
+  return Math.round((asUtc - Math.floor(at.getTime() / 60000) * 60000) / 60000);
+}
+
+/** Every instant in [from, to) where the zone's offset changes, to the minute. */
+function offsetChanges(timeZone: string, from: Date, to: Date): { at: Date; before: number; after: number }[] {
+  const changes: { at: Date; before: number; after: number }[] = [];
+  const step = 6 * 3600 * 1000;
+  let t = Math.floor(from.getTime() / 60000) * 60000;
+  let offset = offsetMinutes(timeZone, new Date(t));
+  for (; t < to.getTime(); t += step) {
+    const next = Math.min(t + step, to.getTime());
+    const nextOffset = offsetMinutes(timeZone, new Date(next));
+    if (nextOffset === offset) continue;
+    // Bisect to the first minute with the new offset.
+    let lo = t;
+    let hi = next;
+    while (hi - lo > 60000) {
+      const mid = Math.floor((lo + hi) / 2 / 60000) * 60000;
+      if (offsetMinutes(timeZone, new Date(mid)) === offset) lo = mid;
+      else hi = mid;
+    }
+    changes.push({ at: new Date(hi), before: offset, after: nextOffset });
+    offset = nextOffset;
+  }
+  return changes;
+}
+
+type CronFields = ReturnType<typeof CronExpressionParser.parse>['fields'];
+
+/** Whether a wall-clock minute (given as a UTC-coded Date) matches the cron fields, with cron's day OR rule. */
+function matchesWallClock(f: CronFields, local: Date): boolean {
+  const has = (field: { values: readonly (number | string)[] }, n: number) => field.values.some((v) => Number(v) === n);
+  if (!has(f.minute, local.getUTCMinutes()) || !has(f.hour, local.getUTCHours()) || !has(f.month, local.getUTCMonth() + 1)) return false;
+  const dom = has(f.dayOfMonth, local.getUTCDate());
+  const weekday = local.getUTCDay();
+  const dow = f.dayOfWeek.values.some((v) => Number(v) % 7 === weekday);
+  if (f.dayOfMonth.isWildcard && f.dayOfWeek.isWildcard) return true;
+  if (f.dayOfMonth.isWildcard) return dow;
+  if (f.dayOfWeek.isWildcard) return dom;
+  return dom || dow;
 }

@@ -63,7 +63,7 @@ describe('the docs say what the plan says', () => {
   });
 
   test('human-readable schedules come from cronstrue', () => {
-    expect(files['docs/runbooks/etcd.md']).toContain('At 01:00, only on Sunday');
+    expect(files['docs/runbooks/etcd.md']).toContain('At 02:30, only on Sunday');
   });
 });
 

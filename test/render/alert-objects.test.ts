@@ -1,7 +1,8 @@
 /**
  * The two deployment forms of the rules: a PrometheusRule for kube-prometheus-stack and a
- * ConfigMap holding the rules file for a plain Prometheus. Both go through Terraform, so every
- * string is escaped for its template syntax; the rules file text itself is pinned in
+ * ConfigMap holding the rules file for a plain Prometheus. Both hand over plain text: the Terraform
+ * escape happens once, at the constructs' boundary (constructs/terraform-boundary.ts, proved in
+ * test/input/terraform-boundary.test.ts); the rules file text itself is pinned in
  * prometheus-rules.test.ts.
  */
 import { planPolicy } from '../../policy/plan/plan';
@@ -12,7 +13,8 @@ import { pgService, policyOf } from './small-policies';
 
 /**
  * One hand-made group whose text holds both Terraform openers: a label_replace with "${1}" and an
- * annotation with "%{". Real rules rarely contain them, which is why a fixed group pins the escape.
+ * annotation with "%{". Real rules rarely contain them: a fixed group pins that the renderer leaves
+ * them as they are (escaping here too would escape twice).
  */
 const TRICKY: AlertGroup[] = [
   {
@@ -37,7 +39,7 @@ const ALERT_LABELS = {
 };
 
 describe('renderPrometheusRule', () => {
-  test('the operator manifest: namespace and selector labels from the settings, escaped rules', () => {
+  test('the operator manifest: namespace and selector labels from the settings, rules as plain text', () => {
     const plan = planPolicy(policyOf({ pg: pgService }, { alerts: { namespace: 'observability', ruleLabels: { release: 'prom', team: 'infra' } } }));
     expect(renderPrometheusRule(TRICKY, plan.alertSettings)).toEqual({
       apiVersion: 'monitoring.coreos.com/v1',
@@ -50,9 +52,9 @@ describe('renderPrometheusRule', () => {
             rules: [
               {
                 alert: 'XBackupStale',
-                expr: 'label_replace(up, "host", "$${1}", "instance", "(.*):.*") == 0',
+                expr: 'label_replace(up, "host", "${1}", "instance", "(.*):.*") == 0',
                 labels: { severity: 'warning', channel: 'infra-alerts', service: 'x' },
-                annotations: { summary: 'x is $${down}', description: '100%%{ of it }', runbook_url: 'docs/runbooks/x.md' },
+                annotations: { summary: 'x is ${down}', description: '100%{ of it }', runbook_url: 'docs/runbooks/x.md' },
               },
             ],
           },
@@ -74,7 +76,7 @@ describe('renderPrometheusRule', () => {
 });
 
 describe('renderRulesConfigMap', () => {
-  test('the rules file under backup-alerts.yaml, escaped as one string', () => {
+  test('the rules file under backup-alerts.yaml, as plain text', () => {
     const plan = planPolicy(policyOf({ pg: pgService }, { alerts: { deploy: 'configmap', namespace: 'prometheus', ruleLabels: { prometheus: 'main' } } }));
     expect(renderRulesConfigMap(TRICKY, plan.alertSettings)).toEqual({
       metadata: { name: 'backup-policy-alerts', namespace: 'prometheus', labels: { ...ALERT_LABELS, prometheus: 'main' } },
@@ -83,21 +85,21 @@ describe('renderRulesConfigMap', () => {
   - name: backup-policy.x
     rules:
       - alert: XBackupStale
-        expr: label_replace(up, "host", "$\${1}", "instance", "(.*):.*") == 0
+        expr: label_replace(up, "host", "\${1}", "instance", "(.*):.*") == 0
         labels:
           severity: warning
           channel: infra-alerts
           service: x
         annotations:
-          summary: x is $\${down}
-          description: 100%%{ of it }
+          summary: x is \${down}
+          description: 100%{ of it }
           runbook_url: docs/runbooks/x.md
 `,
       },
     });
   });
 
-  test('a real service\'s rules file, unchanged where nothing needs escaping', () => {
+  test('a real service\'s rules file is the rules file', () => {
     const plan = planPolicy(policyOf({ pg: pgService }));
     expect(renderRulesConfigMap(plan.alerts, plan.alertSettings)).toEqual({
       metadata: { name: 'backup-policy-alerts', namespace: 'monitoring', labels: { ...ALERT_LABELS, release: 'kube-prometheus-stack' } },

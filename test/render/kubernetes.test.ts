@@ -585,7 +585,7 @@ describe('volumes and scripts', () => {
     });
   });
 
-  test('the script ConfigMap: the library first, each file escaped for Terraform templates', () => {
+  test('the script ConfigMap: the library first, each file as plain text (the constructs\' Terraform boundary escapes it once)', () => {
     const sqlite = serviceOf('vw', {
       engine: 'sqlite',
       namespace: 'vaultwarden',
@@ -612,8 +612,8 @@ describe('volumes and scripts', () => {
         },
       },
       data: {
-        'backup-lib.sh': 'echo "$${BACKUP_DIR}"\n',
-        'sqlite-lib.sh': 'printf "%%{x}"\n',
+        'backup-lib.sh': 'echo "${BACKUP_DIR}"\n',
+        'sqlite-lib.sh': 'printf "%{x}"\n',
         'sqlite-backup.sh': 'echo $$\n',
         'sqlite-integrity-check.sh': 'true\n',
       },
