@@ -1,4 +1,5 @@
 import { Duration } from '../values/duration';
+import type { Schedule } from '../values/schedule';
 import type { BackupPlan, PlannedJob, PlannedService } from '../plan/plan';
 
 /**
@@ -121,9 +122,58 @@ function imageWarnings(plan: BackupPlan): Warning[] {
   }));
 }
 
+/** One reference year: the checks must not change with the clock. */
+const DST_FROM = new Date('2026-01-01T00:00:00Z');
+const DST_TO = new Date('2027-01-01T00:00:00Z');
+
+interface ZonedJob {
+  path: string;
+  name: string;
+  schedule: Schedule;
+  timeZone: string;
+}
+
+function zonedJobs(plan: BackupPlan): ZonedJob[] {
+  return [
+    ...plan.services.flatMap((s) => s.jobs.map((j) => ({ path: `services.${s.id}`, name: j.name, schedule: j.schedule, timeZone: j.timeZone }))),
+    ...(plan.host?.jobs.map((j) => ({ path: `host.${j.name}`, name: j.name, schedule: j.schedule, timeZone: plan.host!.timeZone })) ?? []),
+  ];
+}
+
+function dstProblems(job: ZonedJob, kind: 'gap' | 'overlap') {
+  return job.schedule.dstProblems(job.timeZone, DST_FROM, DST_TO).filter((p) => p.kind === kind);
+}
+
+/** Jobs that run at most daily: a skipped run is a whole period without a copy. */
+const rare = (job: ZonedJob) => job.schedule.shortestGap.totalSeconds >= 86400;
+
+function gapMessage(job: ZonedJob, localTime: string): string {
+  return `${job.name} ("${job.schedule.source}") runs at ${localTime} ${job.timeZone}, a time the clock skips (daylight saving): the Kubernetes CronJob controller and systemd both skip that run${rare(job) ? `, leaving ${job.schedule.longestGap.times(2).toHuman()} without a copy once a year` : ''}; schedule it outside the switch hour`;
+}
+
+/**
+ * A run whose local time falls in a spring-forward gap is skipped by both the Kubernetes CronJob
+ * controller (robfig/cron) and systemd: a weekly job then leaves a two-week hole once a year. For
+ * jobs that run at most daily that is a finding; more frequent jobs lose one run of many (a warning).
+ */
+function checkDstGaps(plan: BackupPlan): Finding[] {
+  return zonedJobs(plan)
+    .filter(rare)
+    .flatMap((job) => dstProblems(job, 'gap').slice(0, 1).map((p) => ({ path: job.path, message: gapMessage(job, p.localTime) })));
+}
+
+function dstWarnings(plan: BackupPlan): Warning[] {
+  return zonedJobs(plan).flatMap((job) => [
+    ...(rare(job) ? [] : dstProblems(job, 'gap').slice(0, 1).map((p) => ({ severity: 'warning' as const, path: job.path, message: gapMessage(job, p.localTime) }))),
+    ...dstProblems(job, 'overlap')
+      .slice(0, 1)
+      .map((p) => ({ severity: 'warning' as const, path: job.path, message: `${job.name} ("${job.schedule.source}") runs at ${p.localTime} ${job.timeZone}, an hour the clock repeats (daylight saving): it may run twice, or an hour off its usual gap` })),
+  ]);
+}
+
 /** Warnings: printed by lint, never a failure. */
 export function lintWarnings(plan: BackupPlan): Warning[] {
-  return [...rootWarnings(plan), ...imageWarnings(plan)];
+  return [...rootWarnings(plan), ...imageWarnings(plan), ...dstWarnings(plan)];
 }
 
 export function lintPlan(plan: BackupPlan): Finding[] {
@@ -131,5 +181,6 @@ export function lintPlan(plan: BackupPlan): Finding[] {
     ...plan.services.flatMap((service) => [...checkRpo(service), ...checkRetention(service), ...checkCopies(service, plan)]),
     ...checkOverlaps(plan),
     ...checkHost(plan),
+    ...checkDstGaps(plan),
   ];
 }

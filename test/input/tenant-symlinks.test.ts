@@ -1,11 +1,11 @@
 /**
  * Issue 14, point 3: host jobs must not trust tenant volumes. daily-backup copies each SQLite
  * database found in a snapshot together with its -wal/-shm/-journal, and `cp` follows a symlink:
- * a tenant who makes `db.sqlite3-wal` a link to a file of the host gets that file read as root and
- * copied onto the backup disk (`-wal -> /dev/zero` wrote 5.9 GB in 4 s). This test fails until
- * daily-backup.sh refuses to follow symlinks out of the volume (host-scripts/ is another helper's;
- * the lead routes the fix). It uses a WAL whose rows can only come from the host-side file, so a
- * followed link shows up as data on the backup disk, without filling the disk.
+ * a tenant who makes `db.sqlite3-wal` a link to a file of the host got that file read as root and
+ * copied onto the backup disk (`-wal -> /dev/zero` wrote 5.9 GB in 4 s). daily-backup.sh now copies
+ * only regular files and fails that database, loudly, for anything else. The test uses a WAL whose
+ * rows can only come from the host-side file, so a followed link shows up as data on the backup
+ * disk, without filling the disk.
  */
 import { ChildProcessWithoutNullStreams, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
