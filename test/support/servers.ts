@@ -339,14 +339,22 @@ export async function startMariadb(opts: { password?: string; user?: string; ver
   const data = path.join(dir, 'data');
   const socket = path.join(dir, 'mysqld.sock');
   const log = path.join(dir, 'server.log');
+  // Its own temp folder: MariaDB names temp tables /tmp/#sql-temptable-<pid>-..., and servers
+  // started in pid namespaces (the Debian 13 ones run from the image's root filesystem) can share
+  // a pid, so two bootstraps at once removed each other's tables (seen once in CI).
+  const tmp = path.join(dir, 'tmp');
+  fs.mkdirSync(tmp, { mode: 0o700 });
+  const { uid, gid } = rt.ids('mysql');
+  fs.chownSync(tmp, uid, gid);
   // --no-defaults first: the Debian /etc/mysql config points at the system datadir and socket.
-  const install = tool(['mariadb-install-db', '--no-defaults', `--datadir=${data}`, '--user=mysql', '--auth-root-authentication-method=normal', '--skip-test-db']);
+  const install = tool(['mariadb-install-db', '--no-defaults', `--datadir=${data}`, `--tmpdir=${tmp}`, '--user=mysql', '--auth-root-authentication-method=normal', '--skip-test-db']);
   await runOk(install.cmd, install.args);
   const port = await freePort();
   const server = tool([
       'mariadbd',
       '--no-defaults',
       `--datadir=${data}`,
+      `--tmpdir=${tmp}`,
       '--user=mysql',
       `--port=${port}`,
       '--bind-address=127.0.0.1',
