@@ -17,6 +17,10 @@ commands:
   schema [--out FILE]                print (or write) the JSON Schema for YAML/JSON policies
   host-bundle --out DIR [--policy FILE]
                                      write the Proxmox host's scripts, units, host.env and install.sh into DIR
+  restore <service> [--mode full|per-database] [--copy latest|FILE] [--database DB] [--yes]
+          [--output yaml|json] [--print-commands] [--policy FILE]
+                                     print the Kubernetes Job that restores a copy (kubectl apply -f -),
+                                     or the same procedure as shell commands
   generate [--policy FILE] [--dir DIR]
                                      write the generated files (alert rules, promtool tests, schema) under DIR (default: .)
 `;
@@ -33,6 +37,7 @@ const COMMANDS: Record<string, () => Command> = {
   lint: () => require('./commands/lint').lint,
   'host-bundle': () => require('./commands/host-bundle').hostBundle,
   schema: () => require('./commands/schema').schema,
+  restore: () => require('./commands/restore').restore,
 };
 
 export function run(argv: string[], out: (line: string) => void = console.log, err: (line: string) => void = console.error): number {
