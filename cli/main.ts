@@ -40,6 +40,10 @@ const VERBS: Record<string, Verb> = {
     usage: 'host-bundle --out DIR [--policy FILE]\n    write the Proxmox host\'s scripts, units, host.env and install.sh into DIR (a new or empty folder)',
     load: () => require('./commands/host-bundle').hostBundle,
   },
+  restore: {
+    usage: 'restore <service> [--mode full|per-database] [--copy latest|FILE] [--database DB] [--yes]\n        [--output yaml|json] [--print-commands] [--policy FILE]\n    print the Kubernetes Job that restores a copy (for kubectl apply -f -), or with\n    --print-commands the same procedure as shell; without --yes it never replaces data',
+    load: () => require('./commands/restore').restore,
+  },
   generate: {
     usage: 'generate [--policy FILE] [--dir DIR]\n    write the generated files (alert rules, promtool tests, docs, schema) under DIR (default: .)',
     load: () => require('./commands/generate').generate,

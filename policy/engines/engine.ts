@@ -118,6 +118,12 @@ export interface EngineModule<S extends ParsedServiceBase = ParsedServiceBase> {
   dataClaims(service: S): ClaimRef[];
   /** Markdown lines of the restore procedure, with the service's real names and paths. */
   restoreSteps(service: S, context: RestoreContext): string[];
+  /**
+   * The restore script, run as a Job from the same image with the same Secrets and the backup
+   * volume read-only (host-scripts/CONTRACT.md, "Restore contract"), for the job kinds it restores.
+   * Engines without one keep the runbook's manual steps.
+   */
+  readonly restore?: { script: string; modes: JobKind[] };
 }
 
 /** Declares an engine module with its service type inferred from the schema. */

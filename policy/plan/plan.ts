@@ -95,6 +95,8 @@ export interface PlannedService {
   dataClaims: ClaimRef[];
   /** Markdown lines of the restore procedure. */
   restoreSteps: string[];
+  /** The restore Jobs this service offers: one per backup job kind its engine's restore script takes. */
+  restore?: { script: string; modes: JobKind[] };
   /** Every layer that protects the service, derived from the whole policy. */
   protection: Protection[];
 }
@@ -157,6 +159,10 @@ function planServiceJobs(settings: PolicySettings, id: string, service: ParsedSe
   const retention = service.retention;
   const minSizeRatio = service.minSizeRatio ?? DEFAULT_MIN_SIZE_RATIO;
   const own = engine.volumes(service);
+  // A restore mode exists only for a job kind this service backs up.
+  const kinds = engine.jobs(service).map((j) => j.kind);
+  const restoreModes = engine.restore?.modes.filter((m) => kinds.includes(m)) ?? [];
+  const restore = engine.restore && restoreModes.length > 0 ? { script: engine.restore.script, modes: restoreModes } : undefined;
   const jobs = engine.jobs(service).map((engineJob): PlannedJob => {
     const { schedule, kind } = engineJob;
     return {
@@ -224,12 +230,13 @@ function planServiceJobs(settings: PolicySettings, id: string, service: ParsedSe
     rto: service.rto ? { duration: service.rto, declared: true } : { duration: engine.typicalRestoreTime, declared: false },
     retention,
     volume,
-    scripts: { configMapName, files: [SCRIPT_LIBRARY, ...engine.scripts(service)] },
+    scripts: { configMapName, files: [SCRIPT_LIBRARY, ...engine.scripts(service), ...(restore ? [restore.script] : [])] },
     jobs,
     target: engine.target(service),
     // The engine's own mounts (SQLite's data claim) and the claims the policy names as the dump's.
     dataClaims: uniqueClaims([...engine.dataClaims(service), ...service.dataClaims.map((claim) => ({ namespace: service.namespace, claim }))]),
     restoreSteps: engine.restoreSteps(service, { serviceId: id, namespace: service.namespace, nfsPath: volume.path }),
+    restore,
   };
 }
 

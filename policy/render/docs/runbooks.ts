@@ -25,6 +25,27 @@ function copies(service: PlannedService): string {
   return `${service.volume.server}:${service.volume.path}`;
 }
 
+/**
+ * The restore: for an engine with a restore Job, exactly what that Job runs (rendered by
+ * `backup-policy restore` from the same plan), so the runbook and the Job cannot drift apart;
+ * otherwise the engine's manual steps.
+ */
+function restoreSection(service: PlannedService): string {
+  const restore = service.restore;
+  if (!restore) return service.restoreSteps.join('\n');
+  const example = (mode: string) => (mode === 'per-database' ? `--mode per-database --database '<db>'` : `--mode ${mode}`);
+  return [
+    `Restores run as a Kubernetes Job from the same image, with the same Secrets, the backup volume mounted read-only. \`backup-policy restore\` renders it from the policy; it refuses to replace existing data (and says what it would replace) unless given \`--yes\`.`,
+    '',
+    '```sh',
+    ...restore.modes.map((mode) => `npx backup-policy restore ${service.id} ${example(mode)} [--copy <file under ${service.volume.path}>] | kubectl apply -f -`),
+    `kubectl -n ${service.namespace} logs -f -l backup-policy/service=${service.id},app.kubernetes.io/component=restore-job`,
+    '```',
+    '',
+    `The Job runs \`bash /opt/backup-policy/${restore.script} <mode>\` with the backup job's environment plus \`RESTORE_COPY\` (default \`latest\`: the newest verified copy), \`RESTORE_DATABASE\` and \`RESTORE_OVERWRITE\` (host-scripts/CONTRACT.md, restore contract). Add \`--print-commands\` for the same procedure as shell commands. It pushes \`backup_restore_last_run_success{service="${service.id}"}\` and \`backup_restore_duration_seconds\` (the measured restore time).`,
+  ].join('\n');
+}
+
 export function renderRunbook(service: PlannedService, timeZone: string, offsiteNote: string): string {
   const main = service.jobs.find((j) => j.retention) ?? service.jobs[0];
   const integrity = service.jobs.find((j) => j.checksIntegrity);
@@ -64,6 +85,6 @@ kubectl -n ${service.namespace} create job --from=cronjob/${main.name} ${main.na
 
 ### Restore
 
-${service.restoreSteps.join('\n')}
+${restoreSection(service)}
 `;
 }
