@@ -137,6 +137,15 @@ describe('mysql-restore.sh per-database', () => {
     expect(await dbState(target, SHOP_DB)).toBe(await dbState(source, SHOP_DB));
   });
 
+  it('replaces an existing database that holds nothing without being told, with the original defaults', async () => {
+    const target = await freshTarget();
+    await target.sql(`CREATE DATABASE ${ident(WEIRD_DB)}`);
+    const r = await restore(target, 'per-database', 'my-empty', { RESTORE_DATABASE: WEIRD_DB });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('(0 tables and views)');
+    expect(await dbState(target, WEIRD_DB)).toBe(await dbState(source, WEIRD_DB));
+  });
+
   it('falls back to utf8mb4 and says so when no full copy records the database', async () => {
     const onlyPerDb = makeBackupDir('my-restore-perdb');
     dirs.push(onlyPerDb);

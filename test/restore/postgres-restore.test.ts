@@ -193,11 +193,18 @@ describe('postgres-restore.sh per-database', () => {
     }
   });
 
-  it('requires RESTORE_DATABASE', async () => {
+  it('requires RESTORE_DATABASE, and replaces an existing database that holds nothing without being told', async () => {
     const target = await freshTarget();
     const r = await restore(target, 'per-database', 'pg-nodb');
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('RESTORE_DATABASE is not set');
+
+    // Created empty, with the cluster's default collation (C): the restore brings back the copy's.
+    await target.psql(`CREATE DATABASE ${ident(WEIRD_DB)}`);
+    const empty = await restore(target, 'per-database', 'pg-nodb', { RESTORE_DATABASE: WEIRD_DB });
+    expect(empty.code).toBe(0);
+    expect(empty.stderr).toContain('(0 relations and 0 large objects)');
+    expect(await weirdDbState(target)).toBe(await weirdDbState(source));
   });
 });
 
@@ -247,6 +254,9 @@ describe('postgres-restore.sh full', () => {
     const r = await restore(target, 'full', 'pg-all-fail');
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('unexpected errors from psql');
+    expect(r.stderr).toMatch(/ERROR: {2}role "app_\w+" is a member of role "app_\w+"/);
+    // psql's context lines quote the statement; none of it reaches the log.
+    expect(r.stderr).not.toContain('GRANTED BY');
     expectNoSecrets(r);
     expect((await pgw.group('pg-all-fail', 'restore-full')).get('backup_restore_last_run_success')?.value).toBe(0);
   });
