@@ -47,7 +47,12 @@ async function dbState(db: Mariadb, name: string): Promise<string> {
     `SELECT table_name, table_type, table_collation FROM information_schema.tables WHERE table_schema = ${mysqlString(name)} ORDER BY table_name`,
   );
   const rows = await q(db, 'SELECT id, body FROM notes ORDER BY id', name);
-  return `${meta}\n${tables}\n${rows}`;
+  const code = await q(
+    db,
+    `SELECT routine_name FROM information_schema.routines WHERE routine_schema = ${mysqlString(name)}
+     UNION ALL SELECT trigger_name FROM information_schema.triggers WHERE trigger_schema = ${mysqlString(name)}`,
+  );
+  return `${meta}\n${tables}\n${rows}\n${code}`;
 }
 
 /** Logs in over TCP as USER with PASSWORD; returns the client's exit code. */
@@ -83,6 +88,14 @@ beforeAll(async () => {
       name,
     );
   }
+  // Routines and triggers come through the client's DELIMITER handling.
+  await q(
+    source,
+    `CREATE TABLE audit (n int);
+     CREATE TRIGGER notes_ai AFTER INSERT ON notes FOR EACH ROW INSERT INTO audit VALUES (NEW.id);
+     CREATE PROCEDURE note_count(OUT n int) SELECT COUNT(*) INTO n FROM notes;`,
+    SHOP_DB,
+  );
   backupDir = makeBackupDir('my-restore');
   dirs.push(backupDir);
   await backup('full', backupDir);
@@ -184,7 +197,7 @@ describe('mysql-restore.sh full', () => {
     expect(r.code).toBe(0);
     expectNoSecrets(r);
     expect(r.stderr).toContain('replace every account');
-    expect(r.stderr).toMatch(/restored the server from dump_\d{8}T\d{6}Z\.sql\.zst: 2 databases, 2 tables/);
+    expect(r.stderr).toMatch(/restored the server from dump_\d{8}T\d{6}Z\.sql\.zst: 2 databases, 3 tables/);
     expect(await canLogIn(target, 'app', APP_PW)).toBe(true);
     for (const name of [WEIRD_DB, SHOP_DB]) expect(await dbState(target, name)).toBe(await dbState(source, name));
     expect((await pgw.group('my-all', 'restore-full')).get('backup_restore_last_run_success')?.value).toBe(1);
