@@ -183,8 +183,45 @@ restore_missing_roles() {
   fi
 }
 
+# Rows per table in a custom dump, from its data as pg_restore prints it: one line per row between
+# `COPY schema.table (...) FROM stdin;` and `\.` (text COPY escapes newlines inside values). Names
+# are written as pg_dump quotes them, which is how format('%I.%I') quotes them too.
+# shellcheck disable=SC2016 # awk program: its $ are awk's
+COUNT_COPY_ROWS_AWK='
+function ident(s) {
+  if (match(s, /^("([^"]|"")*"|[^ .;"(]+)/)) return substr(s, 1, RLENGTH)
+  return ""
+}
+copying { if ($0 == "\\.") { print table "\t" rows; copying = 0 } else rows++; next }
+/^COPY .* FROM stdin;$/ {
+  rest = substr($0, 6); schema = ident(rest); rest = substr(rest, length(schema) + 2)
+  table = schema "." ident(rest); rows = 0; copying = 1
+}
+'
+count_dumped_rows() { pg_restore --data-only -f - | awk "$COUNT_COPY_ROWS_AWK"; }
+
+# check_rows DB COPY: every table's rows on the server against the rows COPY holds for it; sets ROWS
+# to the total. A second pass over the copy: no manifest records the counts at backup time.
+check_rows() {
+  local db=$1 copy=$2 expected actual
+  backup_tmpfile "$TMPDIR" rows-dumped || exit 1
+  expected=$BACKUP_TMP
+  backup_tmpfile "$TMPDIR" rows-restored || exit 1
+  actual=$BACKUP_TMP
+  backup_run zstd_into "$BACKUP_DIR/$copy" count_dumped_rows >"$expected" || backup_die "cannot count the rows in $copy"
+  psql_in "$db" -F $'\t' >"$actual" <<<"select format('select %L, count(*) from %I.%I', format('%I.%I', n.nspname, c.relname), n.nspname, c.relname)
+      from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where c.relkind = 'r' and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname !~ '^pg_toast'
+    \\gexec" || backup_die "cannot count the restored rows of '$db'"
+  ROWS=$(awk -F '\t' 'FILENAME == ARGV[1] { got[$1] = $2; next }
+    { total += $2 }
+    !($1 in got) || got[$1] != $2 { print "table " $1 ": " $2 " rows in the copy, " ($1 in got ? got[$1] : "no table") " after the restore" > "/dev/stderr"; bad++ }
+    END { print total + 0; exit bad > 0 }' "$actual" "$expected") ||
+    backup_die "database '$db' does not hold the rows $copy holds (above)"
+}
+
 restore_per_database() {
-  local db=$RESTORE_DATABASE copy toc dumped_name exists holds tables_dumped tables rows
+  local db=$RESTORE_DATABASE copy toc dumped_name exists holds tables_dumped tables
   copy=$(resolve_copy "per-db/$db/" .dump.zst)
   backup_log "restoring database '$db' from $copy"
   backup_tmpfile "$TMPDIR" toc || exit 1
@@ -222,12 +259,8 @@ restore_per_database() {
   tables=$(psql_in "$db" <<<"$TABLES_SQL") || backup_die "cannot count the restored tables of '$db'"
   ((tables == tables_dumped)) ||
     backup_die "database '$db' has $tables tables after the restore, but $copy lists $tables_dumped"
-  # Rows are counted by the server (no manifest holds them yet): logged for the record.
-  rows=$(psql_in "$db" <<<"select format('select count(*) from %I.%I', n.nspname, c.relname)
-      from pg_class c join pg_namespace n on n.oid = c.relnamespace
-      where c.relkind = 'r' and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname !~ '^pg_toast'
-    \\gexec" | awk '{ s += $1 } END { print s + 0 }') || backup_die "cannot count the restored rows of '$db'"
-  backup_log "restored database '$db' from $copy: $tables tables (as dumped), $rows rows"
+  check_rows "$db" "$copy"
+  backup_log "restored database '$db' from $copy: $tables tables and $ROWS rows, as dumped"
 }
 
 # Counts what a pg_dumpall stream creates while passing it through: databases and tables, outside

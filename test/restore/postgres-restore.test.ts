@@ -120,6 +120,8 @@ describe('postgres-restore.sh per-database', () => {
     expectNoSecrets(r);
     expect(r.tmpLeftovers).toEqual([]);
     expect(r.stderr).toContain('created roles: app_owner app_reader');
+    // Rows per table on the server against the copy's COPY data: 40 notes and 1 file.
+    expect(r.stderr).toContain('2 tables and 41 rows, as dumped');
 
     expect(await weirdDbState(target)).toBe(await weirdDbState(source));
     expect(await weirdDbState(target)).toContain('C.UTF-8');
