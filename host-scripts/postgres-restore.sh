@@ -183,7 +183,7 @@ restore_missing_roles() {
   fi
 }
 
-# Rows per table in a custom dump, from its data as pg_restore prints it: one line per row between
+# Rows per table in a custom dump (on stdin), from its data as pg_restore prints it: one line per row between
 # `COPY schema.table (...) FROM stdin;` and `\.` (text COPY escapes newlines inside values). Names
 # are written as pg_dump quotes them, which is how format('%I.%I') quotes them too.
 # shellcheck disable=SC2016 # awk program: its $ are awk's
@@ -200,15 +200,26 @@ copying { if ($0 == "\\.") { print table "\t" rows; copying = 0 } else rows++; n
 '
 count_dumped_rows() { pg_restore --data-only -f - | awk "$COUNT_COPY_ROWS_AWK"; }
 
-# check_rows DB COPY: every table's rows on the server against the rows COPY holds for it; sets ROWS
-# to the total. A second pass over the copy: no manifest records the counts at backup time.
+# restore_database FIFO: the decompressed copy on stdin into pg_restore, and through FIFO into
+# count_dumped_rows at the same time (the expected row counts on stdout): one pass over the copy.
+# --create from the maintenance database: pg_restore creates the database with the dumped owner,
+# encoding and collation, then connects to it by name (never as a connection string). Either side
+# failing ends the other (EOF or SIGPIPE), so neither can wait for ever.
+restore_database() {
+  local fifo=$1 counter rc=0
+  count_dumped_rows <"$fifo" &
+  counter=$!
+  tee -- "$fifo" | pg_restore --create --exit-on-error --no-password -d "$MAINTENANCE" >&2 || rc=$?
+  wait "$counter" || { ((rc)) || rc=1; }
+  return "$rc"
+}
+
+# check_rows DB COPY EXPECTED: every table's rows on the server against the rows of its COPY data
+# in the copy (EXPECTED, from restore_database); sets ROWS to the total.
 check_rows() {
-  local db=$1 copy=$2 expected actual
-  backup_tmpfile "$TMPDIR" rows-dumped || exit 1
-  expected=$BACKUP_TMP
+  local db=$1 copy=$2 expected=$3 actual
   backup_tmpfile "$TMPDIR" rows-restored || exit 1
   actual=$BACKUP_TMP
-  backup_run zstd_into "$BACKUP_DIR/$copy" count_dumped_rows >"$expected" || backup_die "cannot count the rows in $copy"
   psql_in "$db" -F $'\t' >"$actual" <<<"select format('select %L, count(*) from %I.%I', format('%I.%I', n.nspname, c.relname), n.nspname, c.relname)
       from pg_class c join pg_namespace n on n.oid = c.relnamespace
       where c.relkind = 'r' and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname !~ '^pg_toast'
@@ -221,7 +232,7 @@ check_rows() {
 }
 
 restore_per_database() {
-  local db=$RESTORE_DATABASE copy toc dumped_name exists holds tables_dumped tables
+  local db=$RESTORE_DATABASE copy toc dumped_name exists holds tables_dumped tables fifo expected
   copy=$(resolve_copy "per-db/$db/" .dump.zst)
   backup_log "restoring database '$db' from $copy"
   backup_tmpfile "$TMPDIR" toc || exit 1
@@ -251,15 +262,17 @@ restore_per_database() {
     psql_maintenance -v db="$db" <<<'drop database :"db" with (force)' || backup_die "cannot drop database '$db'"
   fi
 
-  # --create from the maintenance database: pg_restore creates the database with the dumped
-  # owner, encoding and collation, then connects to it by name (never as a connection string).
-  restore_database() { pg_restore --create --exit-on-error --no-password -d "$MAINTENANCE"; }
-  backup_run zstd_into "$BACKUP_DIR/$copy" restore_database || backup_die "pg_restore of $copy failed"
+  backup_tmpdir "$TMPDIR" stream || exit 1
+  mkfifo -- "$BACKUP_TMP/copy" || backup_die "cannot create a FIFO in $TMPDIR"
+  fifo=$BACKUP_TMP/copy
+  backup_tmpfile "$TMPDIR" rows-dumped || exit 1
+  expected=$BACKUP_TMP
+  backup_run zstd_into "$BACKUP_DIR/$copy" restore_database "$fifo" >"$expected" || backup_die "pg_restore of $copy failed"
 
   tables=$(psql_in "$db" <<<"$TABLES_SQL") || backup_die "cannot count the restored tables of '$db'"
   ((tables == tables_dumped)) ||
     backup_die "database '$db' has $tables tables after the restore, but $copy lists $tables_dumped"
-  check_rows "$db" "$copy"
+  check_rows "$db" "$copy" "$expected"
   backup_log "restored database '$db' from $copy: $tables tables and $ROWS rows, as dumped"
 }
 
