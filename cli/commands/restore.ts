@@ -1,7 +1,7 @@
 import { stringify } from 'yaml';
 import { planPolicy } from '../../policy/plan/plan';
 import { renderRestoreCommands, renderRestoreJob, restoreProblem, type RestoreRequest } from '../../policy/render/restore-job';
-import { UsageError, loadPolicy, option, type Command } from '../args';
+import { UsageError, loadPolicy, option, withPolicySource, type Command } from '../args';
 
 /**
  * restore <service> [--mode full|per-database] [--copy latest|FILE] [--database DB] [--yes]
@@ -19,7 +19,7 @@ export const restore: Command = (args, { out }) => {
   const unknown = [...flags].filter((f) => f !== '--yes' && f !== '--print-commands');
   if (rest.length !== 1 || unknown.length > 0) throw new UsageError(`restore takes one service id and options${unknown.length > 0 ? `; unknown: ${unknown.join(' ')}` : ''}`);
   if (output !== 'yaml' && output !== 'json') throw new UsageError(`--output is yaml or json, received "${output}"`);
-  const plan = planPolicy(loadPolicy(policyFile));
+  const plan = withPolicySource(loadPolicy(policyFile), planPolicy);
   const service = plan.services.find((s) => s.id === rest[0]);
   if (!service) throw new UsageError(`no service "${rest[0]}" in the policy; services: ${plan.services.map((s) => s.id).join(', ')}`);
   const modes = service.restore?.modes ?? [];

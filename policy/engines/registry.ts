@@ -50,6 +50,9 @@ export function engineModule(engine: string): EngineModule {
  * each engine's example (which declares every optional job), never copied into lists by hand.
  */
 export function engineScripts(): string[] {
-  const scripts = ENGINE_MODULES.flatMap((m) => (m as unknown as EngineModule).scripts(m.schema.parse(m.example) as ParsedServiceBase));
+  const scripts = ENGINE_MODULES.flatMap((m) => {
+    const module = m as unknown as EngineModule;
+    return [...module.scripts(m.schema.parse(m.example) as ParsedServiceBase), ...(module.restore ? [module.restore.script] : [])];
+  });
   return [SCRIPT_LIBRARY, ...new Set(scripts)];
 }

@@ -170,8 +170,8 @@ describe('volumes and scripts', () => {
     expect(files).toEqual({
       'cache-backup-scripts': ['backup-lib.sh', 'redis-backup.sh'],
       'etcd-backup-scripts': ['backup-lib.sh', 'etcd-backup.sh'],
-      'maria-backup-scripts': ['backup-lib.sh', 'mysql-backup.sh'],
-      'pg-backup-scripts': ['backup-lib.sh', 'postgres-backup.sh'],
+      'maria-backup-scripts': ['backup-lib.sh', 'mysql-backup.sh', 'mysql-restore.sh'],
+      'pg-backup-scripts': ['backup-lib.sh', 'postgres-backup.sh', 'postgres-restore.sh'],
       'vault-backup-scripts': ['backup-lib.sh', 'vault-backup.sh'],
       'vw-backup-scripts': ['backup-lib.sh', 'sqlite-backup.sh', 'sqlite-integrity-check.sh', 'sqlite-lib.sh'],
     });
