@@ -149,6 +149,48 @@ export function cronJob(stack: any, name: string): CronJobView {
   };
 }
 
+/**
+ * A Job manifest in the Kubernetes API's form (what `backup-policy restore` prints for kubectl), read
+ * into the same view as a synthesized CronJob's pod, so the harness runs it the same way.
+ */
+export function jobManifestView(job: any): CronJobView {
+  const pod = job.spec.template.spec;
+  if (pod.containers.length !== 1) throw new Error(`${job.metadata.name}: the harness runs single-container pods`);
+  const c = pod.containers[0];
+  const octal = (n: number | undefined) => (n === undefined ? undefined : `0${n.toString(8)}`);
+  const podSec = pod.securityContext ?? {};
+  const sec = c.securityContext ?? {};
+  const runAsUser = sec.runAsUser ?? podSec.runAsUser ?? 0;
+  return {
+    name: job.metadata.name,
+    namespace: job.metadata.namespace ?? 'default',
+    command: c.command ?? [],
+    args: c.args ?? [],
+    env: (c.env ?? []).map((e: any) => (e.valueFrom ? { name: e.name, value_from: { secret_key_ref: { name: e.valueFrom.secretKeyRef.name, key: e.valueFrom.secretKeyRef.key } } } : { name: e.name, value: e.value })),
+    volumeMounts: (c.volumeMounts ?? []).map((m: any) => ({ name: m.name, mount_path: m.mountPath, read_only: m.readOnly })),
+    volumes: (pod.volumes ?? []).map((v: any) => ({
+      name: v.name,
+      ...(v.persistentVolumeClaim ? { persistent_volume_claim: { claim_name: v.persistentVolumeClaim.claimName, read_only: v.persistentVolumeClaim.readOnly } } : {}),
+      ...(v.configMap ? { config_map: { name: v.configMap.name, default_mode: octal(v.configMap.defaultMode) } } : {}),
+      ...(v.secret ? { secret: { secret_name: v.secret.secretName, default_mode: octal(v.secret.defaultMode) } } : {}),
+      ...(v.emptyDir ? { empty_dir: { size_limit: v.emptyDir.sizeLimit } } : {}),
+    })),
+    runAsUser,
+    runAsGroup: sec.runAsGroup ?? podSec.runAsGroup ?? runAsUser,
+    fsGroup: podSec.fsGroup,
+    runAsNonRoot: Boolean(sec.runAsNonRoot ?? podSec.runAsNonRoot ?? false),
+    readOnlyRootFilesystem: Boolean(sec.readOnlyRootFilesystem ?? false),
+    allowPrivilegeEscalation: sec.allowPrivilegeEscalation !== false,
+    dropCapabilities: sec.capabilities?.drop ?? [],
+    hostNetwork: Boolean(pod.hostNetwork ?? false),
+    dnsPolicy: pod.dnsPolicy ?? 'ClusterFirst',
+    activeDeadlineSeconds: job.spec.activeDeadlineSeconds,
+    backoffLimit: job.spec.backoffLimit ?? 6,
+    terminationGracePeriodSeconds: pod.terminationGracePeriodSeconds ?? 30,
+    concurrencyPolicy: 'Forbid',
+  };
+}
+
 /** Every CronJob name in the stack, sorted. */
 export function cronJobNames(stack: any): string[] {
   return resources(stack, 'kubernetes_cron_job_v1').map((c) => c.metadata.name as string).sort();
@@ -225,6 +267,8 @@ export interface PodOptions {
   /** Override the Job's deadline and grace period. Only the harness's own tests use these. */
   activeDeadlineSeconds?: number;
   terminationGracePeriodSeconds?: number;
+  /** Run this Job (a restore Job rendered by `backup-policy restore`) instead of the CronJob `name`. */
+  job?: CronJobView;
 }
 
 export interface PodResult {
@@ -477,7 +521,7 @@ function preparePod(work: string, view: CronJobView, cluster: TestCluster, opts:
 
 /** Starts one pod of the CronJob `name`. */
 export function startPod(cluster: TestCluster, name: string, opts: PodOptions = {}): RunningPod {
-  const view = cronJob(cluster.stack, name);
+  const view = opts.job ?? cronJob(cluster.stack, name);
   if (view.runAsNonRoot && view.runAsUser === 0) {
     throw new Error(`${name}: runAsNonRoot with uid 0; the kubelet would refuse to start the container`);
   }
@@ -599,7 +643,7 @@ export interface JobResult {
 const RETRY_BACKOFF_MS = 1100;
 
 export async function runJob(cluster: TestCluster, name: string, opts: PodOptions & { attempts?: number } = {}): Promise<JobResult> {
-  const view = cronJob(cluster.stack, name);
+  const view = opts.job ?? cronJob(cluster.stack, name);
   const maxPods = opts.attempts ?? view.backoffLimit + 1;
   const deadline = opts.activeDeadlineSeconds ?? view.activeDeadlineSeconds;
   const started = Date.now();
