@@ -265,4 +265,24 @@ describe('plan-review CLI', () => {
       rmSync(repo, { recursive: true, force: true });
     }
   });
+
+  test('a base the current schema refuses still gets a review that says so, and the job stays green', () => {
+    const repo = mkdtempSync(join(tmpdir(), 'bp-review-old-'));
+    try {
+      const git = (...args: string[]) => execFileSync('git', ['-c', 'user.email=t@example.invalid', '-c', 'user.name=t', ...args], { cwd: repo });
+      git('init', '-q');
+      const file = join(repo, 'policy.yaml');
+      // Written for an older schema: root was a plain runAsUser: 0 then.
+      writeFileSync(file, stringify(homelabWith((p) => { delete p.services.vaultwarden.runAsRoot; p.services.vaultwarden.runAsUser = 0; })));
+      git('add', 'policy.yaml');
+      git('commit', '-qm', 'base');
+      writeFileSync(file, stringify(homelabPolicy));
+      const result = spawnSync(process.execPath, [join(root, 'bin/backup-policy.js'), 'plan-review', '--base', 'HEAD', '--policy', file], { encoding: 'utf8' });
+      expect(result.status).toBe(0);
+      expect(result.stdout).toContain('⚠️ The policy at HEAD does not parse with this revision\'s schema');
+      expect(result.stdout).toContain('- services.vaultwarden.runAsUser: root is not a plain setting, received 0');
+    } finally {
+      rmSync(repo, { recursive: true, force: true });
+    }
+  });
 });
