@@ -48,11 +48,19 @@ kubectl -n cache create job --from=cronjob/cache-backup cache-backup-manual-$(da
 
 ### Restore
 
+Run the file commands where the copies are: on the NFS server, or any machine that mounts the export (\`/srv/nfs/cache-backup\`); the \`kubectl\` ones where you reach the cluster.
+
 \`\`\`sh
 redis-check-rdb /srv/nfs/cache-backup/dump_<ts>.rdb             # must end with "RDB looks OK"
-kubectl -n cache scale statefulset/<redis> --replicas=0
-# copy the file into the Redis data volume as dump.rdb (appendonly no), then
+kubectl -n cache scale statefulset/<redis> --replicas=0   # Redis rewrites dump.rdb on shutdown: stop it first
+# copy the file into the Redis data volume as dump.rdb. The copies are 0600 root (the jobs
+# write under umask 077) and Redis refuses to load a file it cannot read: hand it to its user.
+cp <the copy> <data volume>/dump.rdb && chown <redis uid>:<redis gid> <data volume>/dump.rdb && chmod 0640 <data volume>/dump.rdb
+# appendonly yes: Redis would load the append-only files instead; move them aside so it loads the RDB.
+mv <data volume>/appendonlydir <data volume>/appendonlydir.before-restore   # only if it exists
 kubectl -n cache scale statefulset/<redis> --replicas=1
+# appendonly yes: once the keys are back, rebuild the append-only files from them
+kubectl -n cache exec <redis pod> -- redis-cli BGREWRITEAOF
 \`\`\`
 `);
   });
