@@ -5,6 +5,10 @@
  *
  *   node dist/bench/pipeline/run.js [--runs 5] [--gzip-runs 3] [--restore-runs 3] [--engines postgres,mysql]
  *     [--skip-restores] [--scale 1] [--cache /var/tmp/backup-policy-bench] [--section NAME] [--no-write]
+ *     [--before-ref main]
+ *
+ * --before-ref REF also times the job scripts as they are at git REF (extracted into a temp dir),
+ * alternated with the current ones in the same rounds, so a change is measured under the same load.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -12,11 +16,11 @@ import { backupEnv } from '../../test/support/run-script';
 import { runOk } from '../../test/support/servers';
 import { DATABASES } from './data';
 import { alternate, cpuSummary, loadAverage, machine, median, mib, type Result, type Variant, wallSummary, treeBytes } from './measure';
-import { restoreMariadb, restorePostgres, startCachedMariadb, startCachedPostgres } from './servers';
+import { writeSection } from './results';
+import { restoreMariadb, restorePostgres, startCachedMariadb, startCachedPostgres, stopAll } from './servers';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const SCRIPTS = path.join(ROOT, 'host-scripts');
-const RESULTS = path.join(ROOT, 'bench', 'results.md');
 
 interface Options {
   runs: number;
@@ -28,6 +32,7 @@ interface Options {
   cache: string;
   section: string;
   write: boolean;
+  beforeRef?: string;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -58,6 +63,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--cache') o.cache = next();
     else if (a === '--section') o.section = next();
     else if (a === '--no-write') o.write = false;
+    else if (a === '--before-ref') o.beforeRef = next();
     else throw new Error(`unknown option ${a}`);
   }
   return o;
@@ -81,11 +87,11 @@ function jobEnv(engine: string, kind: string, dir: string, server: Record<string
 }
 
 /** A job run: the real script, with the env its CronJob gives it, into a fresh directory. */
-function jobVariant(name: string, script: string, mode: string, engine: string, dir: string, server: Record<string, string>): Variant {
+function jobVariant(name: string, script: string, mode: string, engine: string, dir: string, server: Record<string, string>, scripts = SCRIPTS): Variant {
   return {
     name,
     before: async () => freshDir(dir),
-    command: () => ({ script: `bash ${q(path.join(SCRIPTS, script))} ${mode}`, env: jobEnv(engine, mode, dir, server) }),
+    command: () => ({ script: `bash ${q(path.join(scripts, script))} ${mode}`, env: jobEnv(engine, mode, dir, server) }),
     after: async () => treeBytes(dir),
   };
 }
@@ -121,6 +127,22 @@ function ratio(row: Row): number {
   const a = median(row.ours.samples.map((s) => s.wallMs));
   const b = median(row.reference.samples.map((s) => s.wallMs));
   return row.sense === 'slower' ? a / b : b / a;
+}
+
+/** The job variants as they were at --before-ref, with their comparisons. */
+function beforeJobs(o: Options, work: string, script: string, engine: string, env: Record<string, string>, refFull: string, refPerDb: string, gzip: string) {
+  if (!o.beforeRef) return { variants: [] as Variant[], rows: (_: Result[]) => [] as Row[] };
+  const scripts = path.join(work, 'before-scripts');
+  const variants = [
+    jobVariant(`full job at ${o.beforeRef}`, script, 'full', engine, path.join(work, `${engine}-before-full`), env, scripts),
+    jobVariant(`per-database job at ${o.beforeRef}`, script, 'per-database', engine, path.join(work, `${engine}-before-per-db`), env, scripts),
+  ];
+  const rows = (results: Result[]): Row[] => [
+    { comparison: `before: full job at ${o.beforeRef} vs ${refFull}`, ours: find(results, `full job at ${o.beforeRef}`), reference: find(results, refFull), target: '≤ 1.5× (stretch 1.25×)', sense: 'slower' },
+    { comparison: `before: per-database job at ${o.beforeRef} vs ${refPerDb}`, ours: find(results, `per-database job at ${o.beforeRef}`), reference: find(results, refPerDb), target: '≤ 1.5× (stretch 1.25×)', sense: 'slower' },
+    { comparison: `before: full job at ${o.beforeRef} vs ${gzip}`, ours: find(results, `full job at ${o.beforeRef}`), reference: find(results, gzip), target: '≥ 5× faster', sense: 'faster' },
+  ];
+  return { variants, rows };
 }
 
 async function benchPostgres(o: Options, work: string): Promise<EngineReport> {
@@ -166,9 +188,12 @@ async function benchPostgres(o: Options, work: string): Promise<EngineReport> {
         command: () => ({ script: `set -e; for db in ${dbList}; do PGDATABASE=$db pg_dump -w -Fc -Z0 > /dev/null; done`, env }),
       },
     ];
+    const before = beforeJobs(o, work, 'postgres-backup.sh', 'postgres', env, 'pg_dumpall > /dev/null', 'pg_dump -Fc -Z0 > /dev/null, each database', 'pg_dumpall | gzip -9');
+    dumpVariants.push(...before.variants);
     for (const v of dumpVariants) commands.set(v.name, v.command().script.replace(SCRIPTS, 'host-scripts').split(work).join('$WORK'));
     log(`postgres dumps (${dbList})`);
     results.push(...(await alternate(dumpVariants, o.runs, work, log)));
+    rows.push(...before.rows(results));
     rows.push(
       { comparison: 'full job vs `pg_dumpall > /dev/null`', ours: find(results, 'full job'), reference: find(results, 'pg_dumpall > /dev/null'), target: '≤ 1.5× (stretch 1.25×)', sense: 'slower' },
       {
@@ -187,6 +212,12 @@ async function benchPostgres(o: Options, work: string): Promise<EngineReport> {
       { copy: 'pg_dump -Fc -Z0, all databases (raw)', bytes: rawPerDb, raw: rawPerDb },
       { copy: 'per-database job (.dump.zst), all databases', bytes: find(results, 'per-database job').bytes, raw: rawPerDb },
     );
+    if (o.beforeRef) {
+      sizes.push(
+        { copy: `full job at ${o.beforeRef}`, bytes: find(results, `full job at ${o.beforeRef}`).bytes, raw: rawFull },
+        { copy: `per-database job at ${o.beforeRef}`, bytes: find(results, `per-database job at ${o.beforeRef}`).bytes, raw: rawPerDb },
+      );
+    }
 
     if (o.restores) {
       const target = await restorePostgres();
@@ -284,9 +315,12 @@ async function benchMysql(o: Options, work: string): Promise<EngineReport> {
       jobVariant('per-database job', 'mysql-backup.sh', 'per-database', 'mysql', perDbDir, env),
       { name: 'mariadb-dump > /dev/null, each database', command: () => ({ script: `set -e; for db in ${dbList}; do ${dump} -- $db > /dev/null; done`, env: {} }) },
     ];
+    const before = beforeJobs(o, work, 'mysql-backup.sh', 'mysql', env, 'mariadb-dump --all-databases > /dev/null', 'mariadb-dump > /dev/null, each database', 'mariadb-dump --all-databases | gzip -9');
+    dumpVariants.push(...before.variants);
     for (const v of dumpVariants) commands.set(v.name, v.command().script.replace(SCRIPTS, 'host-scripts').split(work).join('$WORK'));
     log(`mariadb dumps (${dbList})`);
     results.push(...(await alternate(dumpVariants, o.runs, work, log)));
+    rows.push(...before.rows(results));
     rows.push(
       { comparison: 'full job vs `mariadb-dump --all-databases > /dev/null`', ours: find(results, 'full job'), reference: find(results, 'mariadb-dump --all-databases > /dev/null'), target: '≤ 1.5× (stretch 1.25×)', sense: 'slower' },
       { comparison: 'per-database job vs `mariadb-dump > /dev/null` per database', ours: find(results, 'per-database job'), reference: find(results, 'mariadb-dump > /dev/null, each database'), target: '≤ 1.5× (stretch 1.25×)', sense: 'slower' },
@@ -299,6 +333,12 @@ async function benchMysql(o: Options, work: string): Promise<EngineReport> {
       { copy: 'mariadb-dump per database text (raw)', bytes: rawPerDb, raw: rawPerDb },
       { copy: 'per-database job (.sql.zst), all databases', bytes: find(results, 'per-database job').bytes, raw: rawPerDb },
     );
+    if (o.beforeRef) {
+      sizes.push(
+        { copy: `full job at ${o.beforeRef}`, bytes: find(results, `full job at ${o.beforeRef}`).bytes, raw: rawFull },
+        { copy: `per-database job at ${o.beforeRef}`, bytes: find(results, `per-database job at ${o.beforeRef}`).bytes, raw: rawPerDb },
+      );
+    }
 
     if (o.restores) {
       const target = await restoreMariadb();
@@ -385,6 +425,7 @@ function markdown(o: Options, reports: EngineReport[], startLoad: string, endLoa
       (o.restores ? '' : ' --skip-restores') +
       (o.engines.join(',') !== 'postgres,mysql' ? ` --engines ${o.engines.join(',')}` : '') +
       (o.section !== 'Pipelines' ? ` --section ${q(o.section)}` : '') +
+      (o.beforeRef ? ` --before-ref ${o.beforeRef}` : '') +
       '`',
     '',
   );
@@ -407,21 +448,26 @@ function markdown(o: Options, reports: EngineReport[], startLoad: string, endLoa
   return lines.join('\n');
 }
 
-/** Replaces this section in results.md (or appends it); the other sections stay as they are. */
-function writeSection(section: string, text: string): void {
-  const current = fs.existsSync(RESULTS) ? fs.readFileSync(RESULTS, 'utf8') : '';
-  const begin = `<!-- pipeline:${section} begin -->`;
-  const end = `<!-- pipeline:${section} end -->`;
-  const a = current.indexOf(begin);
-  const b = current.indexOf(end);
-  const next = a >= 0 && b > a ? current.slice(0, a) + text + current.slice(b + end.length) : `${current.trimEnd()}\n\n${text}\n`;
-  fs.writeFileSync(RESULTS, next);
-}
-
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   fs.mkdirSync(o.cache, { recursive: true });
   const work = fs.mkdtempSync('/var/tmp/bp-pipeline-');
+  // An interrupted run must not leave its servers running or its copies behind: the servers are
+  // children of this process's group, which the handler ends with the work dir.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      process.stderr.write(`${signal}: stopping\n`);
+      stopAll().finally(() => {
+        fs.rmSync(work, { recursive: true, force: true });
+        process.exit(1);
+      });
+    });
+  }
+  if (o.beforeRef) {
+    const dest = path.join(work, 'before-scripts');
+    fs.mkdirSync(dest);
+    await runOk('bash', ['-c', `git -C ${q(ROOT)} archive ${q(o.beforeRef)} host-scripts | tar -x -C ${q(dest)} --strip-components=1`]);
+  }
   const started = new Date();
   const startLoad = loadAverage();
   const reports: EngineReport[] = [];

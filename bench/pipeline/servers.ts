@@ -13,6 +13,23 @@ import { DATABASES, generateTsv, tables } from './data';
 
 const PG_BIN = '/usr/lib/postgresql/15/bin';
 
+const running = new Set<() => Promise<void>>();
+
+/** Stops every server this process started and has not stopped yet (for a signal handler). */
+export async function stopAll(): Promise<void> {
+  for (const stop of [...running]) await stop().catch(() => undefined);
+}
+
+/** Registers `stop` until it has run once. */
+function tracked(stop: () => Promise<void>): () => Promise<void> {
+  const once = async () => {
+    if (!running.delete(once)) return;
+    await stop();
+  };
+  running.add(once);
+  return once;
+}
+
 export interface CachedServer {
   /** The job's connection environment (PGHOST... or MYSQL_HOST...). */
   env: Record<string, string>;
@@ -55,9 +72,9 @@ export async function startCachedPostgres(cache: string, scale: number): Promise
   const pgCtl = (...args: string[]) => runOk('runuser', ['-u', 'postgres', '--', `${PG_BIN}/pg_ctl`, '-D', data, ...args]);
   await pgCtl('-w', '-l', path.join(root, 'server.log'), '-o', `-p ${port} -k ${root} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off`, 'start');
   const env = { PGHOST: '127.0.0.1', PGPORT: String(port), PGUSER: 'postgres' };
-  const stop = async () => {
+  const stop = tracked(async () => {
     await pgCtl('-m', 'fast', 'stop');
-  };
+  });
   if (fresh) {
     try {
       const tsv = ensureTsv(cache, scale);
@@ -113,13 +130,13 @@ async function startMariadbIn(root: string, init: boolean): Promise<CachedServer
   fs.closeSync(logFd);
   const rootSql = (sql: string, db?: string) =>
     runOk('mariadb', ['--no-defaults', '-S', socket, '-uroot', '--default-character-set=utf8mb4', '--local-infile=1', '--batch', '--skip-column-names', ...(db ? [db] : [])], { input: sql });
-  const stop = async () => {
+  const stop = tracked(async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     // A clean shutdown, so that a cached data dir starts without crash recovery next time.
     child.kill('SIGTERM');
     await exited;
-  };
+  });
   try {
     await waitUntil(async () => (await run('mariadb-admin', ['--no-defaults', '-S', socket, '-uroot', 'ping'])).code === 0, 60000, 'mariadbd');
     if (init) await rootSql(`CREATE USER '${user}'@'%' IDENTIFIED BY '${password}';\nGRANT ALL PRIVILEGES ON *.* TO '${user}'@'%' WITH GRANT OPTION;\n`);
@@ -158,10 +175,17 @@ export async function startCachedMariadb(cache: string, scale: number): Promise<
 export async function restoreMariadb(): Promise<CachedServer & { rootSql(sql: string, db?: string): Promise<string> }> {
   const root = fs.mkdtempSync('/tmp/bp-bench-my-');
   const server = await startMariadbIn(root, true);
-  return { ...server, stop: async () => { await server.stop(); fs.rmSync(root, { recursive: true, force: true }); } };
+  return {
+    ...server,
+    stop: tracked(async () => {
+      await server.stop();
+      fs.rmSync(root, { recursive: true, force: true });
+    }),
+  };
 }
 
 /** A throwaway PostgreSQL to restore into (the tests' fixture, so restores hit a cold cluster). */
-export function restorePostgres(): Promise<Postgres> {
-  return startPostgres();
+export async function restorePostgres(): Promise<Postgres> {
+  const pg = await startPostgres();
+  return { ...pg, stop: tracked(() => pg.stop()) };
 }
