@@ -64,16 +64,21 @@ dump_all_to() { "$DUMP" --defaults-extra-file="$DEFAULTS" "${DUMP_OPTIONS[@]}" -
 dump_to() { "$DUMP" --defaults-extra-file="$DEFAULTS" "${DUMP_OPTIONS[@]}" -- "$1" | zstd -T0 -q >"$2"; }
 verify_dump() { backup_check_zstd "$1" && backup_check_trailer "$1" "$TRAILER"; }
 
-# NUL-separated names, as backup_each_database reads them.
+# NUL-separated names, as backup_each_database reads them; server metadata, rebuilt by the server
+# itself (mysqldump refuses most of it), is left out. The server sends each name as hex:
+# under LC_ALL=C the client's default character set is latin1, which turned 'café' into bytes that
+# mariadb-dump then rejected as invalid utf8mb4, and batch output escapes tabs, newlines and
+# backslashes. Hex is the name's exact UTF-8 bytes whatever the client's settings.
 list_to() {
-  local name
-  "$CLIENT" --defaults-extra-file="$DEFAULTS" --batch --skip-column-names -e 'SHOW DATABASES' |
-    while IFS= read -r name; do
-      case $name in
-        # Server metadata, rebuilt by the server itself; mysqldump refuses or skips most of it.
-        information_schema | performance_schema | sys) ;;
-        *) printf '%s\0' "$name" ;;
-      esac
+  local hex escaped i
+  "$CLIENT" --defaults-extra-file="$DEFAULTS" --default-character-set=utf8mb4 --batch --skip-column-names -e \
+    "SELECT HEX(schema_name) FROM information_schema.schemata
+     WHERE schema_name NOT IN ('information_schema', 'performance_schema', 'sys') ORDER BY schema_name" |
+    while IFS= read -r hex; do
+      [[ $hex =~ ^([0-9A-F]{2})+$ ]] || return 1
+      escaped=''
+      for ((i = 0; i < ${#hex}; i += 2)); do escaped+="\\x${hex:i:2}"; done
+      printf '%b\0' "$escaped"
     done >"$1"
 }
 
