@@ -191,7 +191,7 @@ function flatService(c: ServiceCase): FlatService {
       ];
       return {
         ...common,
-        scripts: ['backup-lib.sh', 'sqlite-backup.sh', 'sqlite-integrity-check.sh'],
+        scripts: ['backup-lib.sh', 'sqlite-lib.sh', 'sqlite-backup.sh', 'sqlite-integrity-check.sh'],
         scratchSize: '2Gi',
         runAsUser: 0,
         extraVolumes: [{ name: 'data', claimName: c.claimName }],

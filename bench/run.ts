@@ -20,6 +20,7 @@ const RESULTS = join(ROOT, 'bench', 'results.md');
 /** The files synth embeds in the ConfigMaps; without them our path fails, so check up front. */
 const HOST_SCRIPTS = [
   'backup-lib.sh',
+  'sqlite-lib.sh',
   'postgres-backup.sh',
   'mysql-backup.sh',
   'etcd-backup.sh',

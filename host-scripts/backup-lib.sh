@@ -1,6 +1,8 @@
 # shellcheck shell=bash
 # Shared library of the backup job scripts (interface: CONTRACT.md next to this file).
 # Sourced by every job script; defines functions and sets no traps until backup_init runs.
+# Names with a double underscore (backup__*, BACKUP__*) are this file's internals: other scripts
+# use only the public API documented in CONTRACT.md (a test enforces it).
 #
 # Error handling style: every function reports failure through its return status and logs why.
 # None relies on `set -e` inside, because bash silently disables errexit in any function called
@@ -23,6 +25,7 @@ BACKUP__EXTRA_METRICS=() # "name value" pairs pushed with the common ones
 BACKUP__LOCK_FD=''
 BACKUP__CHILD=''        # the command backup_run is waiting for
 BACKUP__SERIES=()       # filled by backup__series
+BACKUP__EXIT_HOOKS=()   # functions the EXIT trap calls with the exit status (backup_on_exit)
 
 backup_log() {
   printf '%s [%s/%s] %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
@@ -93,6 +96,19 @@ backup_init() {
   # check and retention. It fails, and is reported, because an overlap means a hung or slow job.
   flock -n "$BACKUP__LOCK_FD" || backup_die "another $BACKUP_KIND run holds $lock"
   backup_log "starting $BACKUP_ENGINE $BACKUP_KIND backup (run $BACKUP_TS)"
+}
+
+# backup_start_epoch: prints the run's start (epoch seconds, the attempt timestamp; BACKUP_TS is
+# the same moment in UTC).
+backup_start_epoch() {
+  printf '%s\n' "$BACKUP__START"
+}
+
+# backup_on_exit FUNCTION: the EXIT trap calls FUNCTION STATUS after stopping the running step and
+# before removing the work files and pushing the metrics, in registration order. Host jobs use it
+# to unmount what they mounted (a mount must be gone before its directory can be removed).
+backup_on_exit() {
+  BACKUP__EXIT_HOOKS+=("$1")
 }
 
 backup__check_retention_env() {
@@ -193,6 +209,12 @@ backup_discard() {
       return 0
     fi
   done
+}
+
+# backup_untrack PATH: a work path this run has moved to its final name itself (a directory
+# replaced as a whole): the EXIT trap must no longer remove anything at PATH.
+backup_untrack() {
+  backup__forget_tmp "$1"
 }
 
 backup__forget_tmp() {
@@ -332,57 +354,90 @@ backup_drain() {
   return "$rc"
 }
 
-# --- SQLite helpers (sqlite-backup.sh and sqlite-integrity-check.sh) ---------------------------
+# --- the shared flows: each engine script supplies only its dump and verify functions ------------
 
-# backup_sqlite_path RELATIVE: prints SQLITE_DATA_DIR/RELATIVE after checking that RELATIVE stays
-# inside the data directory (no absolute path, no '..').
-backup_sqlite_path() {
-  if [[ -z $1 || $1 == /* || /$1/ == */../* ]]; then
-    backup_log "ERROR: '$1' must be a path relative to SQLITE_DATA_DIR without '..'"
+# backup_one_copy PREFIX SUFFIX TOOL DUMP VERIFY: the whole job of an engine that writes one copy,
+# BACKUP_DIR/PREFIX<ts>SUFFIX. `DUMP FILE` writes it (through backup_run, so a signal stops it),
+# `VERIFY FILE` checks it with the engine's own tool and logs why it fails; then the copy is
+# published and, the run having succeeded, retention runs. TOOL names the dump in the log. Exits
+# (through the EXIT trap) on any failure.
+backup_one_copy() {
+  local prefix=$1 suffix=$2 tool=$3 dump=$4 verify=$5
+  backup_tmpfile "$BACKUP_DIR" "$prefix$BACKUP_TS$suffix" || exit 1
+  backup_run "$dump" "$BACKUP_TMP" || backup_die "$tool failed"
+  "$verify" "$BACKUP_TMP" || exit 1
+  backup_commit "$BACKUP_TMP" "$BACKUP_DIR" "$prefix" "$suffix" || exit 1
+  backup_retention "$BACKUP_DIR" "$prefix" "$suffix" || exit 1
+}
+
+# backup_each_database PREFIX SUFFIX TOOL LIST DUMP VERIFY: one copy per database,
+# BACKUP_DIR/per-db/<db>/PREFIX<ts>SUFFIX. `LIST FILE` writes the names of the databases to back
+# up into FILE, each followed by a NUL (a name may hold spaces or newlines); BACKUP_DATABASES
+# (space-separated) replaces it when set. `DUMP DB FILE` and `VERIFY FILE DB` as above.
+# Every database is attempted even after one failed: one broken database must not cost the others
+# their copy. The run then fails, naming the failed ones; the good copies stay published. Retention
+# runs only when every database succeeded, and only in the directories of the databases dumped.
+backup_each_database() {
+  local prefix=$1 suffix=$2 tool=$3 list=$4 dump=$5 verify=$6 db
+  # Not "ok"/"failed": shellcheck follows this file into the job scripts, whose scalars of
+  # those names would then look like arrays.
+  local -a dbs_dumped=() dbs_failed=()
+  backup__list_databases "$list" || exit 1
+  for db in "${BACKUP__DATABASES[@]}"; do
+    # Reset so that a failure before the work file exists discards nothing of another database's.
+    BACKUP_TMP=''
+    if backup__dump_database "$db" "$prefix" "$suffix" "$tool" "$dump" "$verify"; then
+      dbs_dumped+=("$db")
+    else
+      dbs_failed+=("$db")
+      backup_discard "$BACKUP_TMP"
+    fi
+  done
+  ((${#dbs_failed[@]} == 0)) || backup_die "failed databases: ${dbs_failed[*]} (the other dumps were kept)"
+  for db in "${dbs_dumped[@]}"; do
+    backup_retention "$BACKUP_DIR/per-db/$db" "$prefix" "$suffix" || exit 1
+  done
+}
+
+BACKUP__DATABASES=()    # filled by backup__list_databases
+
+backup__list_databases() {
+  local list=$1
+  BACKUP__DATABASES=()
+  if [[ -n ${BACKUP_DATABASES:-} ]]; then
+    read -r -a BACKUP__DATABASES <<<"$BACKUP_DATABASES"
+  else
+    backup_tmpfile "$TMPDIR" databases || return 1
+    backup_run "$list" "$BACKUP_TMP" || {
+      backup_log "ERROR: cannot list databases"
+      return 1
+    }
+    mapfile -d '' -t BACKUP__DATABASES <"$BACKUP_TMP"
+    backup_discard "$BACKUP_TMP"
+  fi
+  # Zero databases is the silently-empty backup these jobs exist to prevent.
+  ((${#BACKUP__DATABASES[@]})) || {
+    backup_log "ERROR: no databases to back up"
+    return 1
+  }
+  backup_log "databases: ${BACKUP__DATABASES[*]}"
+}
+
+# backup__dump_database DB PREFIX SUFFIX TOOL DUMP VERIFY: non-zero when DB's copy is missing or
+# unverified.
+backup__dump_database() {
+  local db=$1 prefix=$2 suffix=$3 tool=$4 dump=$5 verify=$6 dir
+  backup_safe_name "$db" || return 1
+  dir="$BACKUP_DIR/per-db/$db"
+  mkdir -p -- "$dir" || return 1
+  backup_tmpfile "$dir" "$prefix$BACKUP_TS$suffix" || return 1
+  backup_log "$tool of database '$db'"
+  if ! backup_run "$dump" "$db" "$BACKUP_TMP"; then
+    backup_log "ERROR: $tool of database '$db' failed"
     return 1
   fi
-  printf '%s/%s' "$SQLITE_DATA_DIR" "$1"
-}
-
-# backup_sqlite_uri PATH: a read-only URI. mode=ro makes a missing file an error; a plain path
-# would be created as an empty database that passes integrity_check.
-backup_sqlite_uri() {
-  local p=$1
-  p=${p//%/%25}
-  p=${p//\?/%3f}
-  p=${p//#/%23}
-  printf 'file:%s?mode=ro' "$p"
-}
-
-# backup_sqlite_is_db PATH: the file starts with the SQLite magic string. A zero-byte file is a
-# valid empty database to sqlite3, which is exactly the silently-empty backup to refuse.
-backup_sqlite_is_db() {
-  local magic
-  [[ -f $1 ]] || {
-    backup_log "ERROR: $1 does not exist"
-    return 1
-  }
-  magic=$(head -c 15 -- "$1" | tr -d '\0') || return 1
-  [[ $magic == 'SQLite format 3' ]] || {
-    backup_log "ERROR: $1 is not an SQLite database (bad header)"
-    return 1
-  }
-}
-
-# backup_sqlite_integrity PATH: PRAGMA integrity_check through a read-only URI; the answer must be
-# exactly "ok" (a corrupt index gives exit status 0 with a list of problems).
-backup_sqlite_integrity() {
-  local out
-  backup_sqlite_is_db "$1" || return 1
-  # The busy timeout covers a writer's lock in rollback-journal mode and WAL recovery.
-  out=$(sqlite3 -bail -cmd '.timeout 30000' "$(backup_sqlite_uri "$1")" 'PRAGMA integrity_check;' 2>&1) || {
-    backup_log "ERROR: integrity_check could not run on $1: $out"
-    return 1
-  }
-  [[ $out == ok ]] || {
-    backup_log "ERROR: integrity_check of $1 failed: $(printf '%s' "$out" | head -n 5 | tr '\n' ' ')"
-    return 1
-  }
+  "$verify" "$BACKUP_TMP" "$db" || return 1
+  backup_commit "$BACKUP_TMP" "$dir" "$prefix" "$suffix" || return 1
 }
 
 # --- exit: cleanup and metrics ----------------------------------------------------------------
@@ -396,8 +451,36 @@ backup__redact_url() {
   printf '%s' "$u"
 }
 
+# backup_push_series SERVICE ENGINE KIND STATUS SIZE_BYTES [NAME VALUE]...: pushes the common
+# metric family (and the extra gauges NAME VALUE) for another series than the run's own, now, with
+# this run's start and duration. STATUS 0 is success. daily-backup gives its pfSense step a series
+# of its own, so that the firewall's staleness alert sees it stop answering while the rest of the
+# run succeeds. Returns non-zero only for a label value the Pushgateway cannot take.
+backup_push_series() {
+  local service=$1 engine=$2 kind=$3 status=$4 size=$5 label
+  local -a extra=()
+  shift 5
+  for label in "$service" "$engine" "$kind"; do
+    [[ $label =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*$ ]] || {
+      backup_log "ERROR: '$label' cannot be a label value"
+      return 1
+    }
+  done
+  while (($# >= 2)); do
+    extra+=("$1 $2")
+    shift 2
+  done
+  backup__push "$service" "$engine" "$kind" "$status" "$size" "${extra[@]}"
+}
+
 backup__push_metrics() {
-  local rc=$1 now duration status labels body url out code pair
+  backup__push "$BACKUP_SERVICE" "$BACKUP_ENGINE" "$BACKUP_KIND" "$1" "$BACKUP__SIZE_BYTES" "${BACKUP__EXTRA_METRICS[@]}"
+}
+
+# backup__push SERVICE ENGINE KIND RC SIZE ["NAME VALUE"]...
+backup__push() {
+  local service=$1 engine=$2 kind=$3 rc=$4 size=$5 now duration status labels body url out code pair
+  shift 5
   if [[ -z ${PUSHGATEWAY_URL:-} ]]; then
     backup_log "PUSHGATEWAY_URL is empty; metrics not pushed"
     return 0
@@ -406,22 +489,22 @@ backup__push_metrics() {
   duration=$(awk -v a="$BACKUP__START_REAL" -v b="$(backup__now_real)" 'BEGIN { d = b - a; if (d < 0) d = 0; printf "%.3f", d }')
   status=0
   if ((rc == 0)); then status=1; fi
-  labels="engine=\"$BACKUP_ENGINE\",runner=\"$BACKUP_RUNNER\""
+  labels="engine=\"$engine\",runner=\"$BACKUP_RUNNER\""
   body=$(
     printf '# TYPE %s gauge\n%s{%s} %s\n' \
       backup_last_attempt_timestamp_seconds backup_last_attempt_timestamp_seconds "$labels" "$BACKUP__START" \
       backup_last_run_success backup_last_run_success "$labels" "$status" \
       backup_last_duration_seconds backup_last_duration_seconds "$labels" "$duration" \
-      backup_last_size_bytes backup_last_size_bytes "$labels" "$BACKUP__SIZE_BYTES"
+      backup_last_size_bytes backup_last_size_bytes "$labels" "$size"
     if ((rc == 0)); then
       printf '# TYPE %s gauge\n%s{%s} %s\n' \
         backup_last_success_timestamp_seconds backup_last_success_timestamp_seconds "$labels" "$now"
     fi
-    for pair in "${BACKUP__EXTRA_METRICS[@]}"; do
+    for pair in "$@"; do
       printf '# TYPE %s gauge\n%s{%s} %s\n' "${pair%% *}" "${pair%% *}" "$labels" "${pair#* }"
     done
   )
-  url="${PUSHGATEWAY_URL%/}/metrics/job/backup/service/$BACKUP_SERVICE/kind/$BACKUP_KIND"
+  url="${PUSHGATEWAY_URL%/}/metrics/job/backup/service/$service/kind/$kind"
   # POST replaces only the pushed metric names in the group; PUT would replace the whole group and
   # erase backup_last_success_timestamp_seconds on every failed run, hiding how stale the last
   # good copy is. --retry-connrefused covers a Pushgateway pod that is restarting.
@@ -438,15 +521,29 @@ backup__push_metrics() {
   fi
 }
 
+# backup__stop_child: stops the step backup_run is waiting for, and waits (at most 10 s) until it
+# is gone, so that it no longer holds a mount or writes a work file when the hooks and the cleanup
+# run.
+backup__stop_child() {
+  local i
+  [[ -n $BACKUP__CHILD ]] || return 0
+  backup_log "stopping the running step (pid $BACKUP__CHILD)"
+  backup__kill_tree "$BACKUP__CHILD"
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$BACKUP__CHILD" 2>/dev/null || break
+    sleep 0.1
+  done
+  if ! kill -0 "$BACKUP__CHILD" 2>/dev/null; then wait "$BACKUP__CHILD" 2>/dev/null; fi
+  BACKUP__CHILD=''
+}
+
 backup__on_exit() {
-  local rc=$?
+  local rc=$? hook
   set +e
   # Cleanup and the push must finish even if the signal is sent again.
   trap '' HUP INT TERM
-  if [[ -n $BACKUP__CHILD ]]; then
-    backup_log "stopping the running step (pid $BACKUP__CHILD)"
-    backup__kill_tree "$BACKUP__CHILD"
-  fi
+  backup__stop_child
+  for hook in "${BACKUP__EXIT_HOOKS[@]}"; do "$hook" "$rc"; done
   backup__discard_all
   backup__push_metrics "$rc"
   if ((rc == 0)); then

@@ -18,6 +18,8 @@ set -euo pipefail
 . "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/backup-lib.sh"
 # shellcheck source=host-lib.sh
 . "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/host-lib.sh"
+# shellcheck source=sqlite-lib.sh
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/sqlite-lib.sh"
 HERE=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")
 
 export BACKUP_SERVICE=daily-backup BACKUP_KIND=files
@@ -43,7 +45,7 @@ fi
 
 RUN_DIR=${RUNTIME_DIRECTORY:-/run/daily-backup}
 mkdir -p -- "$RUN_DIR" || backup_die "cannot create $RUN_DIR"
-WEEK=$(host_iso_week "$BACKUP__START")
+WEEK=$(host_iso_week "$(backup_start_epoch)")
 WEEK_PATTERN='^[0-9]{4}-[0-9]{2}$'
 FAILED=()
 SQLITE_DIRS=()
@@ -89,7 +91,7 @@ replace_dir() {
     mv -T -- "$final" "$old" || return 1
   fi
   mv -T -- "$new" "$final" || return 1
-  backup__forget_tmp "$new"
+  backup_untrack "$new"
   if [[ -n $old ]]; then backup_discard "$old"; fi
 }
 
@@ -376,12 +378,9 @@ if [[ -n ${PFSENSE_HOST:-} ]]; then
   step_pfsense || pfsense_rc=$?
   ((pfsense_rc == 0)) || step_failed pfsense
   # The firewall gets its own series (service pfsense, kind config) so PfsenseBackupStale sees it
-  # stop answering even while the rest of the run succeeds. A subshell, so the run's own counters
-  # stay as they are; its duration is measured from the start of the run.
-  (
-    BACKUP_SERVICE=pfsense BACKUP_ENGINE=ssh BACKUP_KIND=config BACKUP__SIZE_BYTES=$PFSENSE_BYTES BACKUP__EXTRA_METRICS=()
-    backup__push_metrics "$pfsense_rc"
-  ) || backup_log "WARNING: the pfsense metrics could not be pushed"
+  # stop answering even while the rest of the run succeeds; its duration is measured from the
+  # start of the run.
+  backup_push_series pfsense ssh config "$pfsense_rc" "$PFSENSE_BYTES" || backup_log "WARNING: the pfsense metrics could not be pushed"
 fi
 if [[ -n ${PVE_CONFIG_PATHS:-} ]]; then
   backup_log "step pve-config"

@@ -11,7 +11,6 @@
 HOST__JOB_LOCK_FD=''     # this run's job lock (held until exit)
 HOST__MOUNTS=()          # mount points this run mounted, unmounted on exit
 HOST__ACTIVATED=()       # VG/LV this run activated, deactivated on exit
-HOST__EXIT_HOOKS=()      # functions called with the exit status before the metrics push
 HOST__CHANGELOG_FD=''    # lock of the change log (nfs-change-tracker and offsite-sync-backup)
 declare -gA HOST__PV=()  # LV name -> "namespace pvc", filled by host_pv_table
 
@@ -81,37 +80,9 @@ host_start_job() {
   export TMPDIR=${TMPDIR:-/tmp}
   export BACKUP_MIN_SIZE_RATIO=${BACKUP_MIN_SIZE_RATIO:-0}
   backup_init "$2" "$3"
-  # Replaces backup-lib's handler with one that first releases what the host job holds (a mount
-  # must be gone before its directory can be removed) and then runs backup-lib's. backup-lib has
-  # no exit hook, so this reaches into its internals (BACKUP__CHILD, backup__kill_tree,
-  # backup__on_exit, which reads the status from $?): keep the two in step.
-  trap host__on_exit EXIT
-}
-
-# host_on_exit FUNCTION: FUNCTION STATUS runs on exit, before the metrics are pushed.
-host_on_exit() {
-  HOST__EXIT_HOOKS+=("$1")
-}
-
-host__status() {
-  return "$1"
-}
-
-host__on_exit() {
-  local rc=$? hook
-  set +e
-  trap '' HUP INT TERM
-  # A step still reading from a mount would keep it busy: stop it first.
-  if [[ -n ${BACKUP__CHILD:-} ]]; then
-    backup_log "stopping the running step (pid $BACKUP__CHILD)"
-    backup__kill_tree "$BACKUP__CHILD"
-    wait "$BACKUP__CHILD" 2>/dev/null
-    BACKUP__CHILD=''
-  fi
-  host__release
-  for hook in "${HOST__EXIT_HOOKS[@]}"; do "$hook" "$rc"; done
-  host__status "$rc"
-  backup__on_exit
+  # First of the exit hooks, so that whatever a job registers later finds its mounts gone (the
+  # running step was stopped before the hooks run: nothing reads from them any more).
+  backup_on_exit host__release
 }
 
 # host_run CMD...: backup_run (the step can be stopped by a signal) with its status.
@@ -172,7 +143,7 @@ host__release() {
 }
 
 # --- LVM: every call of an LVM tool is in this section -------------------------------------------
-# The tests put a stateful fake of these five tools on PATH (host-scripts/lvm-fake/, which lists
+# The tests put a stateful fake of these five tools on PATH (test/fakes/lvm/, which lists
 # what it does not model); keeping the calls here keeps the surface it has to match small.
 
 # lvm_lvs VG: one line per LV, "name|pool|origin|attr|tags|path", lvs' padding removed.

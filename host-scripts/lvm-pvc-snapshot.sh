@@ -46,7 +46,7 @@ cmd_snapshot() {
   host_job_lock lvm-pvc-snapshot
   export BACKUP_DIR=$HOST_STATE_DIR BACKUP_KEEP_LAST=1 BACKUP_KEEP_WITHIN_SECONDS=$LVM_SNAPSHOT_RETENTION_SECONDS
   host_start_job lvm-pvc-snapshot lvm snapshot
-  host_on_exit record_status
+  backup_on_exit record_status
   if [[ -n ${BACKUP_DISK:-} && -d $BACKUP_DISK ]]; then host_metric_disk_usage "$BACKUP_DISK"; fi
 
   host_metric_thin_pool || backup_die "cannot read the free space of $LVM_VG/$LVM_THIN_POOL"

@@ -58,80 +58,34 @@ write_defaults_file
 DUMP_OPTIONS=(--single-transaction --routines --triggers --events --hex-blob --default-character-set=utf8mb4)
 TRAILER='-- Dump completed'
 
-# The steps that talk to the server run through backup_run (see backup-lib.sh).
+# The dump and list steps talk to the server, so backup-lib runs them through backup_run.
 # --defaults-extra-file must be the first option or the client ignores it.
 dump_all_to() { "$DUMP" --defaults-extra-file="$DEFAULTS" "${DUMP_OPTIONS[@]}" --all-databases | zstd -T0 -q >"$1"; }
 dump_to() { "$DUMP" --defaults-extra-file="$DEFAULTS" "${DUMP_OPTIONS[@]}" -- "$1" | zstd -T0 -q >"$2"; }
-list_to() { "$CLIENT" --defaults-extra-file="$DEFAULTS" --batch --skip-column-names -e 'SHOW DATABASES' >"$1"; }
+verify_dump() { backup_check_zstd "$1" && backup_check_trailer "$1" "$TRAILER"; }
 
-backup_full() {
-  local prefix=dump_ suffix=.sql.zst
-  backup_tmpfile "$BACKUP_DIR" "$prefix$BACKUP_TS$suffix"
-  backup_log "${DUMP##*/} --all-databases from $MYSQL_HOST:$MYSQL_PORT as $MYSQL_USER"
-  backup_run dump_all_to "$BACKUP_TMP" || backup_die "${DUMP##*/} failed"
-  backup_check_zstd "$BACKUP_TMP"
-  backup_check_trailer "$BACKUP_TMP" "$TRAILER"
-  backup_commit "$BACKUP_TMP" "$BACKUP_DIR" "$prefix" "$suffix"
-  backup_retention "$BACKUP_DIR" "$prefix" "$suffix"
-}
-
-list_databases() {
-  local name
-  DATABASES=()
-  if [[ -n ${BACKUP_DATABASES:-} ]]; then
-    read -r -a DATABASES <<<"$BACKUP_DATABASES"
-  else
-    backup_tmpfile "$TMPDIR" databases
-    backup_run list_to "$BACKUP_TMP" || backup_die "cannot list databases"
-    while IFS= read -r name; do
-      case $name in
-        # Server metadata, rebuilt by the server itself; mysqldump refuses or skips most of it.
-        information_schema | performance_schema | sys) ;;
-        *) DATABASES+=("$name") ;;
-      esac
-    done <"$BACKUP_TMP"
-    backup_discard "$BACKUP_TMP"
-  fi
-  ((${#DATABASES[@]})) || backup_die "no databases to back up"
-  backup_log "databases: ${DATABASES[*]}"
-}
-
-dump_database() {
-  local db=$1 dir prefix=dump_ suffix=.sql.zst
-  backup_safe_name "$db" || return 1
-  dir="$BACKUP_DIR/per-db/$db"
-  mkdir -p -- "$dir" || return 1
-  backup_tmpfile "$dir" "$prefix$BACKUP_TS$suffix" || return 1
-  backup_log "${DUMP##*/} of database '$db'"
-  if ! backup_run dump_to "$db" "$BACKUP_TMP"; then
-    backup_log "ERROR: ${DUMP##*/} of database '$db' failed"
-    return 1
-  fi
-  backup_check_zstd "$BACKUP_TMP" || return 1
-  backup_check_trailer "$BACKUP_TMP" "$TRAILER" || return 1
-  backup_commit "$BACKUP_TMP" "$dir" "$prefix" "$suffix" || return 1
-}
-
-backup_per_database() {
-  local db ok=() failed=()
-  list_databases
-  for db in "${DATABASES[@]}"; do
-    # Reset so that a failure before the work file exists discards nothing of another database's.
-    BACKUP_TMP=''
-    if dump_database "$db"; then
-      ok+=("$db")
-    else
-      failed+=("$db")
-      backup_discard "$BACKUP_TMP"
-    fi
-  done
-  ((${#failed[@]} == 0)) || backup_die "failed databases: ${failed[*]} (the other dumps were kept)"
-  for db in "${ok[@]}"; do
-    backup_retention "$BACKUP_DIR/per-db/$db" dump_ .sql.zst
-  done
+# NUL-separated names, as backup_each_database reads them; server metadata, rebuilt by the server
+# itself (mysqldump refuses most of it), is left out. The server sends each name as hex:
+# under LC_ALL=C the client's default character set is latin1, which turned 'café' into bytes that
+# mariadb-dump then rejected as invalid utf8mb4, and batch output escapes tabs, newlines and
+# backslashes. Hex is the name's exact UTF-8 bytes whatever the client's settings.
+list_to() {
+  local hex escaped i
+  "$CLIENT" --defaults-extra-file="$DEFAULTS" --default-character-set=utf8mb4 --batch --skip-column-names -e \
+    "SELECT HEX(schema_name) FROM information_schema.schemata
+     WHERE schema_name NOT IN ('information_schema', 'performance_schema', 'sys') ORDER BY schema_name" |
+    while IFS= read -r hex; do
+      [[ $hex =~ ^([0-9A-F]{2})+$ ]] || return 1
+      escaped=''
+      for ((i = 0; i < ${#hex}; i += 2)); do escaped+="\\x${hex:i:2}"; done
+      printf '%b\0' "$escaped"
+    done >"$1"
 }
 
 case $mode in
-  full) backup_full ;;
-  per-database) backup_per_database ;;
+  full)
+    backup_log "${DUMP##*/} --all-databases from $MYSQL_HOST:$MYSQL_PORT as $MYSQL_USER"
+    backup_one_copy dump_ .sql.zst "${DUMP##*/}" dump_all_to verify_dump
+    ;;
+  per-database) backup_each_database dump_ .sql.zst "${DUMP##*/}" list_to dump_to verify_dump ;;
 esac

@@ -143,7 +143,7 @@ settle_changelog() {
 on_exit_settle() {
   if (($1 != 0)); then settle_changelog 1 || true; fi
 }
-host_on_exit on_exit_settle
+backup_on_exit on_exit_settle
 
 # split_changes: per source, the logged paths relative to it, split into those that exist now
 # (EXIST_LIST_<i>: sent, directories recursively) and, for those that do not, the nearest existing

@@ -6,6 +6,8 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=backup-lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/backup-lib.sh"
+# shellcheck source=sqlite-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/sqlite-lib.sh"
 
 backup_init sqlite integrity
 backup_require_env SQLITE_DATA_DIR SQLITE_DB

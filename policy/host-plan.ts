@@ -17,7 +17,7 @@ export type HostTimerJobName = (typeof HOST_JOB_NAMES)[number];
 export type HostUnitName = HostTimerJobName | typeof CHANGE_TRACKER_NAME;
 
 /** Sourced by every host script; shipped beside them. */
-export const HOST_LIBRARIES = ['backup-lib.sh', 'host-lib.sh'] as const;
+export const HOST_LIBRARIES = ['backup-lib.sh', 'sqlite-lib.sh', 'host-lib.sh'] as const;
 /** Installs a bundle on the host (also what the null provider runs remotely). */
 export const HOST_INSTALLER = 'host-install.sh';
 

@@ -276,7 +276,7 @@ export function planService(settings: PolicySettings, id: string, service: Servi
     capacity: settings.nfs.capacity,
     mountOptions: settings.nfs.mountOptions,
   };
-  const scripts = [SCRIPT_LIBRARY, defaults.script, ...(service.engine === 'sqlite' && service.integrityCheck ? [SQLITE_INTEGRITY_SCRIPT] : [])];
+  const scripts = [SCRIPT_LIBRARY, ...(service.engine === 'sqlite' ? ['sqlite-lib.sh'] : []), defaults.script, ...(service.engine === 'sqlite' && service.integrityCheck ? [SQLITE_INTEGRITY_SCRIPT] : [])];
   const retention = Retention.of(Duration.parse(service.retention.keepWithin), service.retention.keepLast);
   const engine = engineVolumes(service);
   const jobs = jobSchedules(service).map(({ kind, schedule: text }): PlannedJob => {

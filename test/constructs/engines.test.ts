@@ -172,7 +172,7 @@ describe('volumes and scripts', () => {
       'maria-backup-scripts': ['backup-lib.sh', 'mysql-backup.sh'],
       'pg-backup-scripts': ['backup-lib.sh', 'postgres-backup.sh'],
       'vault-backup-scripts': ['backup-lib.sh', 'vault-backup.sh'],
-      'vw-backup-scripts': ['backup-lib.sh', 'sqlite-backup.sh', 'sqlite-integrity-check.sh'],
+      'vw-backup-scripts': ['backup-lib.sh', 'sqlite-backup.sh', 'sqlite-integrity-check.sh', 'sqlite-lib.sh'],
     });
     expect(synth).toHaveResourceWithProperties(ConfigMapV1, { metadata: objectContaining({ name: 'pg-backup-scripts', namespace: 'dbaas' }) });
   });

@@ -27,7 +27,7 @@ describe('the host bundle', () => {
     const dir = path.join(tmp('bundle'), 'out');
     const names = writeHostBundle(dir, renderHostBundle(plan, readScript));
     expect(fs.readdirSync(dir).sort()).toEqual([...names].sort());
-    expect(names).toEqual(expect.arrayContaining(['install.sh', 'MANIFEST', 'host.env', 'backup-lib.sh', 'host-lib.sh', 'lvm-pvc-snapshot.sh', 'daily-backup.sh', 'offsite-sync-backup.sh', 'nfs-change-tracker.sh', 'daily-backup.timer', 'nfs-change-tracker.service']));
+    expect(names).toEqual(expect.arrayContaining(['install.sh', 'MANIFEST', 'host.env', 'backup-lib.sh', 'sqlite-lib.sh', 'host-lib.sh', 'lvm-pvc-snapshot.sh', 'daily-backup.sh', 'offsite-sync-backup.sh', 'nfs-change-tracker.sh', 'daily-backup.timer', 'nfs-change-tracker.service']));
     for (const script of plan.scripts) {
       expect({ script, same: fs.readFileSync(path.join(dir, script)).equals(fs.readFileSync(path.join(scriptsDir(), script))), mode: mode(path.join(dir, script)) }).toEqual({ script, same: true, mode: '755' });
     }

@@ -13,10 +13,10 @@ import { planHost } from '../../policy/host-plan';
 import { renderHostConfig } from '../../policy/render/systemd';
 import type { HostInput } from '../../policy/schema';
 import { samplePolicy } from '../support/policies';
-import { SCRIPTS_DIR, runScript, startScript, type RunOptions, type RunningScript, type ScriptResult } from '../support/run-script';
+import { runScript, startScript, type RunOptions, type RunningScript, type ScriptResult } from '../support/run-script';
 import { freePort, runOk, waitUntil } from '../support/servers';
 
-export const LVM_FAKE_DIR = path.join(SCRIPTS_DIR, 'lvm-fake');
+export const LVM_FAKE_DIR = path.resolve(__dirname, '..', 'fakes', 'lvm');
 export const KUBECTL_FAKE_DIR = path.join(__dirname, 'fakes');
 
 export interface Lab {

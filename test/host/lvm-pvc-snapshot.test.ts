@@ -1,6 +1,6 @@
 /**
  * lvm-pvc-snapshot against the stateful LVM fake (this kernel has no device-mapper; see
- * host-scripts/lvm-fake/lvm for what the fake does not model) and a kubectl fake.
+ * test/fakes/lvm/lvm for what the fake does not model) and a kubectl fake.
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';

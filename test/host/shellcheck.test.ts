@@ -7,7 +7,7 @@ import { KUBECTL_FAKE_DIR, LVM_FAKE_DIR } from './host-lab';
 // The host jobs, their library and installer, and the fakes the tests run them against (a fake
 // with a bug of its own could make a broken script pass).
 const jobs = ['lvm-pvc-snapshot.sh', 'daily-backup.sh', 'offsite-sync-backup.sh', 'nfs-change-tracker.sh', 'host-install.sh'].map((f) => path.join(SCRIPTS_DIR, f));
-const scripts = [...jobs, path.join(SCRIPTS_DIR, 'host-lib.sh'), path.join(LVM_FAKE_DIR, 'lvm'), path.join(KUBECTL_FAKE_DIR, 'kubectl')];
+const scripts = [...jobs, path.join(SCRIPTS_DIR, 'host-lib.sh'), path.join(SCRIPTS_DIR, 'sqlite-lib.sh'), path.join(LVM_FAKE_DIR, 'lvm'), path.join(KUBECTL_FAKE_DIR, 'kubectl')];
 
 describe('host scripts', () => {
   test('shellcheck reports nothing, following the sourced libraries (-x)', async () => {

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Mariadb, Pushgateway, run, runOk, startMariadb, startPushgateway, waitUntil } from '../support/servers';
+import { Mariadb, Pushgateway, mysqlString, run, runOk, startMariadb, startPushgateway, waitUntil } from '../support/servers';
 import {
   ScriptResult,
   allFiles,
@@ -126,6 +126,37 @@ describe('mysql-backup.sh', () => {
     const g = await pgw.group('my-missing', 'per-database');
     expect(g.get('backup_last_run_success')?.value).toBe(0);
     expect(g.has('backup_last_success_timestamp_seconds')).toBe(false);
+  });
+
+  it('per-database: names with a space, a quote, "=" and non-ASCII are listed, dumped and restorable', async () => {
+    const names = ['café', 'naïve db', 'a=b', "it's"];
+    const ident = (n: string) => '`' + n.replace(/`/g, '``') + '`';
+    for (const n of names) {
+      await my.sql(`CREATE DATABASE ${ident(n)} CHARACTER SET utf8mb4; CREATE TABLE ${ident(n)}.t (v VARCHAR(50)); INSERT INTO ${ident(n)}.t VALUES (${mysqlString(`row of ${n}`)});`);
+    }
+    try {
+      const dir = newDir('my-names');
+      const r = await runScript('mysql-backup.sh', ['per-database'], { env: env('my-names', 'per-database', dir) });
+      expect(r.stderr).toContain('finished successfully');
+      expect(r.code).toBe(0);
+      expect(fs.readdirSync(path.join(dir, 'per-db')).sort()).toEqual([...names, 'mysql', 'notes', 'shop'].sort());
+      for (const n of names) {
+        const [dump] = seriesIn(path.join(dir, 'per-db', n), 'dump_', '.sql.zst');
+        expect({ n, dump: typeof dump }).toEqual({ n, dump: 'string' });
+        await my.sql('DROP DATABASE IF EXISTS restored; CREATE DATABASE restored CHARACTER SET utf8mb4;');
+        const restore = await run('bash', [
+          '-c',
+          'set -o pipefail; zstd -dcq -- "$1" | mariadb --no-defaults -S "$2" -uroot --default-character-set=utf8mb4 restored',
+          'bash',
+          path.join(dir, 'per-db', n, dump),
+          my.socket,
+        ]);
+        expect({ n, stderr: restore.stderr, code: restore.code }).toEqual({ n, stderr: '', code: 0 });
+        expect(await my.sql('SELECT v FROM t;', { db: 'restored' })).toBe(`row of ${n}\n`);
+      }
+    } finally {
+      await my.sql(`${names.map((n) => `DROP DATABASE IF EXISTS ${ident(n)};`).join(' ')} DROP DATABASE IF EXISTS restored;`);
+    }
   });
 
   it('fails with a wrong password, leaving nothing behind', async () => {

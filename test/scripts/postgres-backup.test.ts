@@ -277,6 +277,37 @@ describe('postgres-backup.sh per-database', () => {
     }
   });
 
+  it('dumps databases named with a space, a quote, "=" and non-ASCII, each restorable', async () => {
+    const names = ['café', 'naïve db', 'a=b', "it's"];
+    const ident = (n: string) => '"' + n.replace(/"/g, '""') + '"';
+    const lit = (n: string) => "'" + n.replace(/'/g, "''") + "'";
+    for (const n of names) {
+      await pg.psql(`CREATE DATABASE ${ident(n)};`);
+      await pg.psql(`CREATE TABLE t (v text); INSERT INTO t VALUES (${lit(`row of ${n}`)});`, { db: n });
+    }
+    try {
+      const dir = newDir('pg-names');
+      const r = await runScript('postgres-backup.sh', ['per-database'], { env: env('pg-names', 'per-database', dir) });
+      expect(r.stderr).toContain('finished successfully');
+      expect(r.code).toBe(0);
+      expect(fs.readdirSync(path.join(dir, 'per-db')).sort()).toEqual([...names, 'notes', 'postgres', 'shop'].sort());
+      for (const n of names) {
+        const [dump] = seriesIn(path.join(dir, 'per-db', n), 'dump_', '.dump.zst');
+        expect({ n, dump: typeof dump }).toEqual({ n, dump: 'string' });
+        await pg.psql('DROP DATABASE IF EXISTS restored; CREATE DATABASE restored;');
+        const restore = await run(
+          'bash',
+          ['-c', 'set -o pipefail; zstd -dcq -- "$1" | pg_restore -w --no-owner --exit-on-error -d restored', 'bash', path.join(dir, 'per-db', n, dump)],
+          { env: { ...process.env, ...pg.env } },
+        );
+        expect({ n, stderr: restore.stderr, code: restore.code }).toEqual({ n, stderr: '', code: 0 });
+        expect(await pg.psql('SELECT v FROM t;', { db: 'restored' })).toBe(`row of ${n}\n`);
+      }
+    } finally {
+      await pg.psql(`${names.map((n) => `DROP DATABASE IF EXISTS ${ident(n)};`).join('\n')}\nDROP DATABASE IF EXISTS restored;`);
+    }
+  });
+
   it('fails for a listed database that does not exist, after dumping the others', async () => {
     const dir = newDir('pg-missingdb');
     const r = await runScript('postgres-backup.sh', ['per-database'], {

@@ -18,6 +18,7 @@ describe('shellcheck', () => {
     expect(names).toEqual(
       expect.arrayContaining([
         'backup-lib.sh',
+        'sqlite-lib.sh',
         'postgres-backup.sh',
         'mysql-backup.sh',
         'etcd-backup.sh',
@@ -44,6 +45,34 @@ describe('shellcheck', () => {
     fs.rmSync(path.dirname(bad), { recursive: true, force: true });
     expect(r.code).not.toBe(0);
     expect(r.stdout).toContain('SC2086');
+  });
+
+  it('uses no backup-lib internals (backup__* / BACKUP__* names) outside backup-lib.sh', () => {
+    const internal = /\b(backup__\w+|BACKUP__\w+)/g;
+    const shellFiles = fs
+      .readdirSync(SCRIPTS_DIR)
+      .filter((f) => f.endsWith('.sh'))
+      .map((f) => path.join(SCRIPTS_DIR, f));
+    const uses = shellFiles
+      .filter((s) => path.basename(s) !== 'backup-lib.sh')
+      .flatMap((s) => (fs.readFileSync(s, 'utf8').match(internal) ?? []).map((name) => `${path.basename(s)}: ${name}`));
+    expect(uses).toEqual([]);
+    // The check is live: the library itself is made of such names.
+    expect(fs.readFileSync(path.join(SCRIPTS_DIR, 'backup-lib.sh'), 'utf8').match(internal)?.length).toBeGreaterThan(20);
+  });
+
+  it('ships the SQLite helpers only in sqlite-lib.sh, sourced only by the scripts that need them', () => {
+    const sourcing = fs
+      .readdirSync(SCRIPTS_DIR)
+      .filter((f) => f.endsWith('.sh') && /^\. .*\/sqlite-lib\.sh"$/m.test(fs.readFileSync(path.join(SCRIPTS_DIR, f), 'utf8')))
+      .sort();
+    expect(sourcing).toEqual(['daily-backup.sh', 'sqlite-backup.sh', 'sqlite-integrity-check.sh']);
+    expect(fs.readFileSync(path.join(SCRIPTS_DIR, 'backup-lib.sh'), 'utf8')).not.toMatch(/backup_sqlite_/);
+  });
+
+  it('keeps test doubles out of the shipped folder, except the vault fake', () => {
+    const dirs = fs.readdirSync(SCRIPTS_DIR, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+    expect(dirs.filter((d) => d !== 'vault-fake')).toEqual([]);
   });
 
   it('never enables xtrace, which would print secrets', () => {
