@@ -1,9 +1,9 @@
 /**
  * The single-pass verification of the dump jobs (backup-lib.sh): backup_zstd_write records the
- * sha256 of the bytes it writes (in FILE.sha256); backup_verify_zstd reads the target back once and
- * from that one read checks the sha256, the zstd frame (with its content checksum) and the dump's
- * own marker.
- * Real zstd, tee and sha256sum on real files; the damage is done to the file between the two steps,
+ * BLAKE2b digest of the bytes it writes (in FILE.b2); backup_verify_zstd reads the target back
+ * once and from that one read checks the digest, the zstd frame (with its content checksum) and
+ * the dump's own marker.
+ * Real zstd, tee and b2sum on real files; the damage is done to the file between the two steps,
  * as a faulty disk, NFS server or a concurrent writer would.
  */
 import { execFileSync } from 'node:child_process';
@@ -43,7 +43,7 @@ async function write(text: string): Promise<{ copy: string; digest: string }> {
   const copy = path.join(dir, 'copy.sql.zst');
   const r = await lib('backup_zstd_write "$1" <"$2"', [copy, src]);
   expect(r.code).toBe(0);
-  return { copy, digest: `${copy}.sha256` };
+  return { copy, digest: `${copy}.b2` };
 }
 
 function verify(copy: string, checker = `backup_expect_trailer '${TRAILER}'`) {
@@ -54,7 +54,7 @@ describe('backup_zstd_write + backup_verify_zstd', () => {
   it('accepts a good copy, reading the target exactly once', async () => {
     const { copy, digest } = await write(dumpText());
     expect(execFileSync('zstd', ['-dcq', copy], { maxBuffer: 1 << 26 }).toString()).toBe(dumpText());
-    expect(fs.readFileSync(digest, 'utf8')).toMatch(/^[0-9a-f]{64} {2}-\n$/);
+    expect(fs.readFileSync(digest, 'utf8')).toMatch(/^[0-9a-f]{128} {2}-\n$/);
     fs.copyFileSync(digest, `${digest}.kept`);
     expect((await verify(copy)).code).toBe(0);
     // Consumed: the digest must not be published beside the copy.
@@ -65,7 +65,7 @@ describe('backup_zstd_write + backup_verify_zstd', () => {
     // would open it again and wait for a writer that never comes.
     const fifo = path.join(dir, 'once.zst');
     execFileSync('mkfifo', [fifo]);
-    fs.copyFileSync(digest, `${fifo}.sha256`);
+    fs.copyFileSync(digest, `${fifo}.b2`);
     const feeder = run('bash', ['-c', 'cat "$1" >"$2"', 'bash', copy, fifo]);
     let timer: NodeJS.Timeout | undefined;
     const r = await Promise.race([verify(fifo), new Promise<'timeout'>((res) => (timer = setTimeout(() => res('timeout'), 15000)))]);
@@ -99,14 +99,14 @@ describe('backup_zstd_write + backup_verify_zstd', () => {
   });
 
   it('rejects bytes that decode to the same complete dump but are not the bytes written', async () => {
-    // Only the sha256 of the read-back can tell: zstd and the trailer are both satisfied.
+    // Only the digest of the read-back can tell: zstd and the trailer are both satisfied.
     const { copy } = await write(dumpText());
     const other = execFileSync('zstd', ['-q', '-1', '-c'], { input: dumpText(), maxBuffer: 1 << 26 });
     fs.writeFileSync(copy, other);
     expect(execFileSync('zstd', ['-dcq', copy], { maxBuffer: 1 << 26 }).toString()).toBe(dumpText());
     const r = await verify(copy);
     expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(/read back differs from what was written \(sha256 [0-9a-f]{64} != [0-9a-f]{64}\)/);
+    expect(r.stderr).toMatch(/read back differs from what was written \(BLAKE2b [0-9a-f]{16}\.\.\. != [0-9a-f]{16}\.\.\.\)/);
   });
 
   it('rejects a dump that ended without its completion marker', async () => {
@@ -136,7 +136,7 @@ describe('backup_zstd_write + backup_verify_zstd', () => {
     );
     expect(r.code).toBe(0);
     const [afterOne, afterAll] = r.stdout.split('--\n');
-    expect(afterOne.trim().split('\n').sort()).toEqual([expect.stringMatching(/^\.tmp\.other\.sql\.zst\.\w+$/), expect.stringMatching(/^\.tmp\.other\.sql\.zst\.\w+\.sha256$/)]);
+    expect(afterOne.trim().split('\n').sort()).toEqual([expect.stringMatching(/^\.tmp\.other\.sql\.zst\.\w+$/), expect.stringMatching(/^\.tmp\.other\.sql\.zst\.\w+\.b2$/)]);
     expect(afterAll.trim()).toBe('');
   });
 
