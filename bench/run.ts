@@ -4,6 +4,7 @@ import { cpus, loadavg, tmpdir, totalmem, type as osType, release } from 'node:o
 import { join } from 'node:path';
 import { firstDifference, passThroughManifests, readStack, resourceCounts } from './compare-output';
 import { stackIdFor, type BenchTarget } from './generate-policy';
+import { engineScripts } from '../policy/engines/registry';
 
 /**
  * Whole-process synth benchmark: each variant runs as its own `node` process, the way people run
@@ -18,17 +19,7 @@ const ROOT = join(__dirname, '..', '..');
 const BENCH_JS = join(ROOT, 'dist', 'bench');
 const RESULTS = join(ROOT, 'bench', 'results.md');
 /** The files synth embeds in the ConfigMaps; without them our path fails, so check up front. */
-const HOST_SCRIPTS = [
-  'backup-lib.sh',
-  'sqlite-lib.sh',
-  'postgres-backup.sh',
-  'mysql-backup.sh',
-  'etcd-backup.sh',
-  'vault-backup.sh',
-  'redis-backup.sh',
-  'sqlite-backup.sh',
-  'sqlite-integrity-check.sh',
-];
+const HOST_SCRIPTS = engineScripts();
 const TARGETS = { oursOverBare: 1.3, cliHomelabMs: 1000, thousandMs: 4000, slopeRatio: 1.25 };
 
 const SHORT_TYPE: Record<string, string> = {

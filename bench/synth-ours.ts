@@ -1,6 +1,6 @@
 import { homelabPolicy } from '../stacks/homelab-policy';
 import { synthPolicy } from '../stacks/synth';
-import type { BackupPolicyInput } from '../policy/schema';
+import type { BackupPolicyInput } from '../policy/parse/policy-schema';
 import { generatePolicy, parseTarget, stackIdFor } from './generate-policy';
 
 /**

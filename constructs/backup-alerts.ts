@@ -2,7 +2,7 @@ import { Construct } from 'constructs';
 import { Lazy } from 'cdktf';
 import { ConfigMapV1 } from '@cdktf/provider-kubernetes/lib/config-map-v1';
 import { Manifest } from '@cdktf/provider-kubernetes/lib/manifest';
-import type { AlertGroup, AlertSettings } from '../policy/alerts';
+import type { AlertGroup, AlertSettings } from '../policy/plan/alerts';
 import { renderPrometheusRule, renderRulesConfigMap } from '../policy/render/alert-objects';
 
 export interface BackupAlertsProps {

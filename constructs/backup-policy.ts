@@ -1,66 +1,82 @@
 import { Construct } from 'constructs';
-import {
-  parsePolicy,
-  parseService,
-  planService,
-  serviceIssues,
-  type BackupPlan,
-  type PlannedService,
-  type PolicySettings,
-} from '../policy/plan';
-import { PolicyValidationError } from '../policy/errors';
-import type { BackupPolicyInput, ServiceInput } from '../policy/schema';
+import { Aspects, type SSHProvisionerConnection } from 'cdktf';
+import { PolicyValidationError } from '../policy/values/errors';
+import { directoryOwnerIssue, nfsPathOf, parsePolicy, parseService, serviceIssues } from '../policy/parse/parse';
+import type { BackupPolicyInput, ParsedPolicy } from '../policy/parse/policy-schema';
+import type { ServiceInput } from '../policy/engines/registry';
+import { planParsedPolicy, type BackupPlan, type PlannedService } from '../policy/plan/plan';
+import type { HostPlan } from '../policy/plan/host-plan';
 import { ServiceBackup } from './service-backup';
 import { BackupAlerts } from './backup-alerts';
-import { planAllAlerts } from '../policy/alerts';
+import { HostDeployment } from './host-deployment';
+import { TerraformLiteralStrings } from './terraform-boundary';
 
 export interface BackupPolicyProps {
   /** The declaration, typed (`defineBackupPolicy`) or loaded from YAML/JSON; parsed here once. */
   readonly policy: BackupPolicyInput;
+  /**
+   * How Terraform reaches the Proxmox host, asked for only when the policy has a host section.
+   * BackupStack builds it from Terraform variables; a policy with a host section and no connection
+   * is refused, so the host's alerts never exist without the units they watch.
+   * @default none: a policy with a host section fails with a `host` path
+   */
+  readonly hostConnection?: (host: HostPlan) => SSHProvisionerConnection;
 }
 
 /**
- * The policy as a construct. Every service in the declaration becomes a ServiceBackup; more can
- * be added with `addService` (or an engine construct such as `new PostgresBackup(policy, ...)`),
- * each one complete: volume, scripts, CronJobs.
+ * The policy as a construct: everything the declaration asks for. Every service becomes a
+ * ServiceBackup (volume, scripts, CronJobs), the alert rules cover every job, and a host section
+ * is deployed to the host. More services can be added with `addService` (or an engine construct
+ * such as `new PostgresBackup(policy, ...)`), each one complete.
  */
 export class BackupPolicy extends Construct {
-  readonly settings: PolicySettings;
+  /** The host deployment; undefined for a policy without a host section. */
+  readonly host?: HostDeployment;
+  private parsed: ParsedPolicy;
+  private current: BackupPlan;
   private readonly services = new Map<string, ServiceBackup>();
 
   constructor(scope: Construct, id: string, props: BackupPolicyProps) {
     super(scope, id);
-    const { services, ...settings } = parsePolicy(props.policy);
-    this.settings = settings;
-    for (const serviceId of Object.keys(services).sort()) {
-      this.services.set(serviceId, new ServiceBackup(this, serviceId, planService(settings, serviceId, services[serviceId])));
+    Aspects.of(this).add(new TerraformLiteralStrings());
+    this.parsed = parsePolicy(props.policy);
+    this.current = planParsedPolicy(this.parsed);
+    if (this.current.host) {
+      if (!props.hostConnection) {
+        throw new PolicyValidationError([
+          'host: the policy declares a host section but nothing can deploy it, received no hostConnection, allowed: a BackupPolicy with hostConnection (BackupStack builds it from Terraform variables), or a policy without a host section',
+        ]);
+      }
+      this.host = new HostDeployment(this, 'host', { plan: this.current.host, connection: props.hostConnection(this.current.host) });
     }
-    new BackupAlerts(this, 'alerts', { settings: settings.alerts, groups: () => planAllAlerts(this.plan(), settings) });
+    for (const service of this.current.services) this.services.set(service.id, new ServiceBackup(this, service.id, service));
+    new BackupAlerts(this, 'alerts', { settings: this.current.alertSettings, groups: () => this.current.alerts });
   }
 
   /** Adds one service with everything it needs. Throws with `services.<id>.…` paths when invalid. */
   addService(id: string, options: ServiceInput): ServiceBackup {
-    const plan = this.planNewService(id, options);
-    const service = new ServiceBackup(this, id, plan);
+    const service = new ServiceBackup(this, id, this.planNewService(id, options));
     this.services.set(id, service);
     return service;
   }
 
-  /** Validates and plans a service that is not yet part of the policy (used by the engine constructs). */
+  /**
+   * Validates a service that is not yet part of the policy and re-plans the policy with it (alerts
+   * and protection depend on every service). Used by `addService` and the engine constructs.
+   */
   planNewService(id: string, options: ServiceInput): PlannedService {
     if (this.services.has(id)) {
       throw new PolicyValidationError([`services.${id}: duplicate service id, received "${id}" a second time, allowed: ids not yet in the policy (${[...this.services.keys()].join(', ')})`]);
     }
-    const declaration = parseService(id, options);
-    const issues = serviceIssues(this.settings, id, declaration);
-    const plan = planService(this.settings, id, declaration);
-    for (const other of this.services.values()) {
-      if (other.plan.volume.path === plan.volume.path) {
-        issues.push(`services.${id}.nfsPath: backup directory already used by service "${other.plan.id}", received "${plan.volume.path}", allowed: a directory no other service writes (retention would delete the other's copies)`);
-      }
-    }
+    const service = parseService(id, options);
+    const issues = serviceIssues(this.parsed, id, service);
+    const owners = Object.entries(this.parsed.services).map(([other, s]) => [nfsPathOf(this.parsed, other, s), other] as const);
+    const clash = directoryOwnerIssue(id, nfsPathOf(this.parsed, id, service), owners.map(([p, o]) => [p, o]));
+    if (clash) issues.push(clash);
     if (issues.length > 0) throw new PolicyValidationError(issues);
-    return plan;
+    this.parsed = { ...this.parsed, services: { ...this.parsed.services, [id]: service } };
+    this.current = planParsedPolicy(this.parsed);
+    return this.current.services.find((s) => s.id === id)!;
   }
 
   /** Registers a ServiceBackup created by an engine construct under this policy. */
@@ -68,13 +84,8 @@ export class BackupPolicy extends Construct {
     this.services.set(service.plan.id, service);
   }
 
-  /** The plan of every service, sorted by id: the input of alerts, docs and reviews. */
+  /** The whole plan, services sorted by id: the input of alerts, docs and reviews. */
   plan(): BackupPlan {
-    return {
-      timeZone: this.settings.timeZone,
-      pushgatewayUrl: this.settings.pushgateway.url,
-      services: [...this.services.keys()].sort().map((id) => this.services.get(id)!.plan),
-    };
+    return this.current;
   }
-
 }

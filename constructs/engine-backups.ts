@@ -1,4 +1,4 @@
-import type { ServiceInput } from '../policy/schema';
+import type { ServiceInput } from '../policy/engines/registry';
 import type { BackupPolicy } from './backup-policy';
 import { ServiceBackup } from './service-backup';
 

@@ -1,9 +1,9 @@
 import { Construct } from 'constructs';
 import { Fn, type FileProvisioner, type RemoteExecProvisioner, type SSHProvisionerConnection } from 'cdktf';
 import { Resource } from '@cdktf/provider-null/lib/resource';
-import type { HostPlan } from '../policy/host-plan';
+import type { HostPlan } from '../policy/plan/host-plan';
 import { bundleHash, renderHostBundle, sha256, type BundleFile } from '../policy/render/host-bundle';
-import { readScript } from '../policy/scripts';
+import { readScript } from '../policy/io/scripts';
 
 export interface HostDeploymentProps {
   readonly plan: HostPlan;

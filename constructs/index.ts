@@ -2,5 +2,4 @@ export * from '../policy/index';
 export { BackupPolicy, type BackupPolicyProps } from './backup-policy';
 export { ServiceBackup } from './service-backup';
 export * from './engine-backups';
-export { BackupStack, type BackupStackProps } from '../stacks/backup-stack';
 export { HostDeployment, type HostDeploymentProps, HOST_STAGING_DIR } from './host-deployment';

@@ -3,14 +3,14 @@ import { CronJobV1 } from '@cdktf/provider-kubernetes/lib/cron-job-v1';
 import { ConfigMapV1 } from '@cdktf/provider-kubernetes/lib/config-map-v1';
 import { PersistentVolumeV1 } from '@cdktf/provider-kubernetes/lib/persistent-volume-v1';
 import { PersistentVolumeClaimV1 } from '@cdktf/provider-kubernetes/lib/persistent-volume-claim-v1';
-import type { PlannedService } from '../policy/plan';
+import type { PlannedService } from '../policy/plan/plan';
 import {
   renderCronJob,
   renderPersistentVolume,
   renderPersistentVolumeClaim,
   renderScriptConfigMap,
 } from '../policy/render/kubernetes';
-import { readScript } from '../policy/scripts';
+import { readScript } from '../policy/io/scripts';
 
 /**
  * Everything one service needs, from its plan: the NFS backup volume (PV + PVC), the script

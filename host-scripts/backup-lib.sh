@@ -26,6 +26,8 @@ BACKUP__LOCK_FD=''
 BACKUP__CHILD=''        # the command backup_run is waiting for
 BACKUP__SERIES=()       # filled by backup__series
 BACKUP__EXIT_HOOKS=()   # functions the EXIT trap calls with the exit status (backup_on_exit)
+BACKUP__LATE_FAILURES=() # why the run fails once it has published what it verified
+BACKUP__USES_VOLUME=1   # 0: a job that writes no files (backup_init_without_volume)
 
 backup_log() {
   printf '%s [%s/%s] %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
@@ -82,6 +84,10 @@ backup_init() {
   trap 'exit 143' TERM
 
   [[ -n ${TMPDIR:-} && -d $TMPDIR && -w $TMPDIR ]] || backup_die "TMPDIR must be a writable directory"
+  if ((!BACKUP__USES_VOLUME)); then
+    backup_log "starting $BACKUP_ENGINE $BACKUP_KIND (writes no backup files; the backup volume is not used)"
+    return 0
+  fi
   # BACKUP_DIR is never created here: on a host whose NFS mount failed, mkdir would quietly put
   # the backups on the local disk instead.
   [[ -n ${BACKUP_DIR:-} && -d $BACKUP_DIR && -w $BACKUP_DIR ]] ||
@@ -90,12 +96,56 @@ backup_init() {
   [[ ${BACKUP_MIN_SIZE_RATIO:-} =~ ^[0-9]+(\.[0-9]+)?$ ]] ||
     backup_die "BACKUP_MIN_SIZE_RATIO must be a decimal number such as 0.5 (0 disables the check)"
 
-  local lock="$BACKUP_DIR/.lock-$BACKUP_KIND"
+  local lock="$BACKUP_DIR/.lock-$BACKUP_KIND" earlier_run=0
+  if [[ -e $lock ]]; then earlier_run=1; fi
   exec {BACKUP__LOCK_FD}>>"$lock" || backup_die "cannot open lock file $lock"
   # A second run must not start while one is in progress: it would race the first one's size
   # check and retention. It fails, and is reported, because an overlap means a hung or slow job.
   flock -n "$BACKUP__LOCK_FD" || backup_die "another $BACKUP_KIND run holds $lock"
+  if ((earlier_run)); then backup__after_previous_run "$lock"; fi
+  # The lock file's time is this run's start, for the next run's check above.
+  touch -d "@$BACKUP__START" -- "$lock" || backup_log "WARNING: cannot set the time of $lock"
   backup_log "starting $BACKUP_ENGINE $BACKUP_KIND backup (run $BACKUP_TS)"
+  backup__remove_stale_work
+}
+
+# backup__after_previous_run LOCK: two runs of a kind in the same second would give their copies
+# the same name, and the second run's commit would refuse to replace the first's verified copy. The
+# lock file's time is the start of the kind's previous run: a run that starts in that same second
+# waits for the next one. Names stay unique and keep the YYYYmmddTHHMMSSZ form that sorting,
+# retention and restores parse. The wait is bounded: a clock behind the previous run's (another
+# node's) by more than a second is only logged, and the commit then refuses a name already taken.
+backup__after_previous_run() {
+  local previous now i
+  previous=$(stat -c %Y -- "$1") || return 0
+  now=$(date +%s)
+  for ((i = 0; i < 12 && now <= previous; i++)); do
+    sleep 0.1
+    now=$(date +%s)
+  done
+  if ((now <= previous)); then
+    backup_log "WARNING: the previous $BACKUP_KIND run started at $(date -u -d "@$previous" +%Y%m%dT%H%M%SZ), not before this one (is this clock behind?)"
+  fi
+  BACKUP__START=$now
+  BACKUP_TS=$(date -u -d "@$BACKUP__START" +%Y%m%dT%H%M%SZ)
+}
+
+# backup__remove_stale_work: work files of an earlier run of this kind that was killed (SIGKILL,
+# a lost node, the kubelet's grace period) before its EXIT trap ran. Nothing else would ever remove
+# them, and the offsite sync would copy them. Work names carry the kind (backup_tmpfile), and this
+# run holds the kind's lock, so none of them belongs to a live run. Depth 3 reaches
+# per-db/<db>/.tmp.*; a matching directory is removed whole, never searched.
+backup__remove_stale_work() {
+  local path removed=0
+  while IFS= read -r -d '' path; do
+    if rm -rf -- "$path"; then
+      removed=$((removed + 1))
+      backup_log "removed ${path#"$BACKUP_DIR"/}, work left by an earlier $BACKUP_KIND run that was killed"
+    else
+      backup_log "WARNING: cannot remove $path, work left by an earlier run"
+    fi
+  done < <(find "$BACKUP_DIR" -mindepth 1 -maxdepth 3 -name ".tmp.$BACKUP_KIND.*" -prune -print0 2>/dev/null)
+  backup_metric backup_stale_work_removed "$removed"
 }
 
 # backup_start_epoch: prints the run's start (epoch seconds, the attempt timestamp; BACKUP_TS is
@@ -109,6 +159,15 @@ backup_start_epoch() {
 # to unmount what they mounted (a mount must be gone before its directory can be removed).
 backup_on_exit() {
   BACKUP__EXIT_HOOKS+=("$1")
+}
+
+# backup_init_without_volume ENGINE KIND...: backup_init for a job that writes no files (the SQLite
+# integrity check). BACKUP_DIR is neither checked nor locked: a backup volume that is read-only or
+# missing must not stop the check, or the integrity gauge would keep its last value and the alert
+# could not fire.
+backup_init_without_volume() {
+  BACKUP__USES_VOLUME=0
+  backup_init "$@"
 }
 
 backup__check_retention_env() {
@@ -152,6 +211,33 @@ backup__kill_tree() {
   done
 }
 
+# backup_fail_at_end MESSAGE...: something is missing from this run's copies (a database the tools
+# skip): the run goes on and publishes what it verified, then fails with MESSAGE, and no retention
+# runs. Call it from the main shell, not inside backup_run.
+backup_fail_at_end() {
+  backup_log "ERROR: $*"
+  BACKUP__LATE_FAILURES+=("$*")
+}
+
+# backup__no_late_failure: fails (logging why) when backup_fail_at_end was called; checked before
+# retention, because the copies just published are incomplete.
+backup__no_late_failure() {
+  ((${#BACKUP__LATE_FAILURES[@]} == 0)) && return 0
+  backup_log "ERROR: not applying retention: the copies of this run are incomplete"
+  return 1
+}
+
+# backup_excluded_database NAME: NAME is one of the lines of BACKUP_EXCLUDE_DATABASES, the databases
+# the policy leaves out of every backup on purpose.
+backup_excluded_database() {
+  local line
+  [[ -n ${BACKUP_EXCLUDE_DATABASES:-} ]] || return 1
+  while IFS= read -r line; do
+    [[ -n $line && $line == "$1" ]] && return 0
+  done <<<"$BACKUP_EXCLUDE_DATABASES"
+  return 1
+}
+
 # backup_add_size BYTES: counts bytes into backup_last_size_bytes (backup_commit does it for files).
 backup_add_size() {
   BACKUP__SIZE_BYTES=$((BACKUP__SIZE_BYTES + $1))
@@ -163,9 +249,10 @@ backup_metric() {
 }
 
 # backup_tmpfile DIR NAME: creates a hidden work file for NAME in DIR (same filesystem as the final
-# name, so the rename is atomic) and sets BACKUP_TMP. Retention and size checks never see it.
+# name, so the rename is atomic) and sets BACKUP_TMP. Retention and size checks never see it. The
+# name, .tmp.<kind>.NAME.XXXXXX, tells the next run of the kind what a killed run left behind.
 backup_tmpfile() {
-  BACKUP_TMP=$(mktemp -- "$1/.tmp.$2.XXXXXX") || {
+  BACKUP_TMP=$(mktemp -- "$1/.tmp.$BACKUP_KIND.$2.XXXXXX") || {
     backup_log "ERROR: cannot create a temporary file in $1"
     return 1
   }
@@ -180,7 +267,7 @@ backup_track() {
 
 # backup_tmpdir PARENT NAME: like backup_tmpfile, for a scratch directory.
 backup_tmpdir() {
-  BACKUP_TMP=$(mktemp -d -- "$1/.tmp.$2.XXXXXX") || {
+  BACKUP_TMP=$(mktemp -d -- "$1/.tmp.$BACKUP_KIND.$2.XXXXXX") || {
     backup_log "ERROR: cannot create a temporary directory in $1"
     return 1
   }
@@ -193,7 +280,7 @@ backup__discard_all() {
   for p in "${BACKUP__TMP_PATHS[@]}"; do
     if [[ -e $p || -L $p ]]; then rm -rf -- "$p"; fi
     # backup_zstd_write's digest of the work file, when the run stopped before verifying it.
-    rm -f -- "$p$BACKUP__DIGEST_SUFFIX"
+    rm -f -- "$TMPDIR/$BACKUP__DIGEST_PREFIX${p##*/}"
   done
   BACKUP__TMP_PATHS=()
 }
@@ -206,7 +293,8 @@ backup_discard() {
   [[ -n $1 ]] || return 0
   for p in "${BACKUP__TMP_PATHS[@]}"; do
     if [[ $p == "$1" ]]; then
-      rm -rf -- "$p" "$p$BACKUP__DIGEST_SUFFIX"
+      rm -rf -- "$p"
+      rm -f -- "$TMPDIR/$BACKUP__DIGEST_PREFIX${p##*/}"
       backup__forget_tmp "$p"
       return 0
     fi
@@ -339,18 +427,20 @@ backup_check_zstd() {
 BACKUP_ZSTD_OPTIONS=(-q -T0 -4)
 
 # producer | backup_zstd_write FILE: compresses the stream into FILE and, in the same pass (tee),
-# writes the BLAKE2b digest of exactly the bytes written to FILE into FILE.b2 (removed with FILE by
-# the work-file cleanup), for backup_verify_zstd. BLAKE2b (b2sum, coreutils) rather than sha256: as
-# strong, and a third of sha256sum's CPU here, on two cores the job shares with the server.
+# writes the BLAKE2b digest of exactly the bytes written to FILE into TMPDIR/.digest.<FILE's name>,
+# for backup_verify_zstd: in the job's own scratch space, not on the backup volume, so a killed run
+# leaves nothing there but its work file; the work-file cleanup removes it with FILE. BLAKE2b (b2sum,
+# coreutils) rather than sha256: as strong, and a third of sha256sum's CPU here, on two cores the
+# job shares with the server.
 # --check: the frame carries a checksum of the uncompressed stream, so the read-back proves the
 # decompressed bytes too, not only the compressed ones.
 backup_zstd_write() {
   local -
   set -o pipefail
-  zstd "${BACKUP_ZSTD_OPTIONS[@]}" --check -c | tee -- "$1" | b2sum >"$1$BACKUP__DIGEST_SUFFIX"
+  zstd "${BACKUP_ZSTD_OPTIONS[@]}" --check -c | tee -- "$1" | b2sum >"$TMPDIR/$BACKUP__DIGEST_PREFIX${1##*/}"
 }
 
-BACKUP__DIGEST_SUFFIX=.b2
+BACKUP__DIGEST_PREFIX=.digest.
 
 # backup_verify_zstd FILE CHECKER...: reads FILE back once and, from that one read, checks that its
 # digest is the one backup_zstd_write recorded (every byte on the target is what was written), that
@@ -359,7 +449,7 @@ BACKUP__DIGEST_SUFFIX=.b2
 # A checker that stops reading early must drain the rest (backup_drain); its stdout is discarded.
 # (Separate checks decompressed each copy twice, and a per-database PostgreSQL copy three times.)
 backup_verify_zstd() {
-  local file=$1 digest=$1$BACKUP__DIGEST_SUFFIX written read_back rc=0
+  local file=$1 digest=$TMPDIR/$BACKUP__DIGEST_PREFIX${1##*/} written read_back rc=0
   shift
   written=$(cat -- "$digest" 2>/dev/null) || written=''
   rm -f -- "$digest"
@@ -417,13 +507,15 @@ backup_one_copy() {
   backup_run "$dump" "$BACKUP_TMP" || backup_die "$tool failed"
   "$verify" "$BACKUP_TMP" || exit 1
   backup_commit "$BACKUP_TMP" "$BACKUP_DIR" "$prefix" "$suffix" || exit 1
+  backup__no_late_failure || exit 1
   backup_retention "$BACKUP_DIR" "$prefix" "$suffix" || exit 1
 }
 
 # backup_each_database PREFIX SUFFIX TOOL LIST DUMP VERIFY: one copy per database,
 # BACKUP_DIR/per-db/<db>/PREFIX<ts>SUFFIX. `LIST FILE` writes the names of the databases to back
 # up into FILE, each followed by a NUL (a name may hold spaces or newlines); BACKUP_DATABASES
-# (space-separated) replaces it when set. `DUMP DB FILE` and `VERIFY FILE DB` as above.
+# (space-separated) replaces it when set. Names listed in BACKUP_EXCLUDE_DATABASES are skipped.
+# `DUMP DB FILE` and `VERIFY FILE DB` as above.
 # Every database is attempted even after one failed: one broken database must not cost the others
 # their copy. The run then fails, naming the failed ones; the good copies stay published. Retention
 # runs only when every database succeeded, and only in the directories of the databases dumped.
@@ -432,7 +524,11 @@ backup_each_database() {
   # Not "ok"/"failed": shellcheck follows this file into the job scripts, whose scalars of
   # those names would then look like arrays.
   local -a dbs_dumped=() dbs_failed=()
+  [[ ${BACKUP_DROPPED_KEEP_SECONDS:-} =~ ^[0-9]*$ ]] ||
+    backup_die "BACKUP_DROPPED_KEEP_SECONDS must be an integer >= 0 (0 or unset keeps the copies of dropped databases for ever)"
   backup__list_databases "$list" || exit 1
+  # An explicit list says nothing about the databases it leaves out.
+  if [[ -z ${BACKUP_DATABASES:-} ]]; then backup__find_dropped "$prefix" "$suffix"; fi
   for db in "${BACKUP__DATABASES[@]}"; do
     # Reset so that a failure before the work file exists discards nothing of another database's.
     BACKUP_TMP=''
@@ -444,15 +540,78 @@ backup_each_database() {
     fi
   done
   ((${#dbs_failed[@]} == 0)) || backup_die "failed databases: ${dbs_failed[*]} (the other dumps were kept)"
+  backup__no_late_failure || exit 1
   for db in "${dbs_dumped[@]}"; do
     backup_retention "$BACKUP_DIR/per-db/$db" "$prefix" "$suffix" || exit 1
+  done
+  backup__prune_dropped "$prefix" "$suffix" || exit 1
+}
+
+# backup_known_database NAME: NAME exists on the server although the list step leaves it out (a
+# database the tools cannot dump): its copies are not those of a dropped database.
+backup_known_database() {
+  BACKUP__KNOWN+=("$1")
+}
+
+BACKUP__LISTED=()       # every name the list step returned, excluded ones too
+BACKUP__KNOWN=()        # filled by backup_known_database
+BACKUP__DROPPED=()      # per-db directories with copies whose database no longer exists
+
+# backup__find_dropped PREFIX SUFFIX: a database dropped since an earlier run left copies that
+# nothing mentioned and nothing ever pruned. Logs each one and pushes their count.
+backup__find_dropped() {
+  local prefix=$1 suffix=$2 path name known
+  BACKUP__DROPPED=()
+  for path in "$BACKUP_DIR"/per-db/*/; do
+    path=${path%/}
+    [[ -d $path && ! -L $path ]] || continue
+    name=${path##*/}
+    for known in "${BACKUP__LISTED[@]}" "${BACKUP__KNOWN[@]}"; do
+      [[ $known == "$name" ]] && continue 2
+    done
+    backup__series "$path" "$prefix" "$suffix"
+    ((${#BACKUP__SERIES[@]})) || continue
+    BACKUP__DROPPED+=("$name")
+    backup_log "database '$name' no longer exists; its newest copy is per-db/$name/${BACKUP__SERIES[-1]}"
+  done
+  backup_metric backup_dropped_databases "${#BACKUP__DROPPED[@]}"
+}
+
+# backup__prune_dropped PREFIX SUFFIX: deletes the copies of a dropped database once its newest copy
+# is older than BACKUP_DROPPED_KEEP_SECONDS (unset or 0: never). Only after a successful run, like
+# retention; a database that still exists is never in BACKUP__DROPPED.
+backup__prune_dropped() {
+  local prefix=$1 suffix=$2 keep_seconds=${BACKUP_DROPPED_KEEP_SECONDS:-0} name dir newest ts cutoff f
+  for name in "${BACKUP__DROPPED[@]}"; do
+    if ((10#$keep_seconds == 0)); then
+      backup_log "database '$name' was dropped; its copies are kept (BACKUP_DROPPED_KEEP_SECONDS is unset or 0)"
+      continue
+    fi
+    cutoff=$(date -u -d "@$(($(date +%s) - 10#$keep_seconds))" +%Y%m%dT%H%M%SZ) || return 1
+    dir="$BACKUP_DIR/per-db/$name"
+    backup__series "$dir" "$prefix" "$suffix"
+    ((${#BACKUP__SERIES[@]})) || continue
+    newest=${BACKUP__SERIES[-1]}
+    ts=${newest#"$prefix"}
+    ts=${ts%"$suffix"}
+    if [[ $ts < $cutoff ]]; then
+      for f in "${BACKUP__SERIES[@]}"; do
+        rm -f -- "${dir:?}/$f" || return 1
+      done
+      # Anything else in it (a .rejected copy an operator may want) keeps the directory.
+      rmdir -- "$dir" 2>/dev/null || true
+      sync -- "$BACKUP_DIR/per-db" || true
+      backup_log "database '$name' was dropped: deleted its ${#BACKUP__SERIES[@]} copies (the newest, $newest, is older than $keep_seconds s)"
+    else
+      backup_log "database '$name' was dropped; its copies are kept until $newest is older than $keep_seconds s"
+    fi
   done
 }
 
 BACKUP__DATABASES=()    # filled by backup__list_databases
 
 backup__list_databases() {
-  local list=$1
+  local list=$1 db
   BACKUP__DATABASES=()
   if [[ -n ${BACKUP_DATABASES:-} ]]; then
     read -r -a BACKUP__DATABASES <<<"$BACKUP_DATABASES"
@@ -462,8 +621,15 @@ backup__list_databases() {
       backup_log "ERROR: cannot list databases"
       return 1
     }
-    mapfile -d '' -t BACKUP__DATABASES <"$BACKUP_TMP"
+    mapfile -d '' -t BACKUP__LISTED <"$BACKUP_TMP"
     backup_discard "$BACKUP_TMP"
+    for db in "${BACKUP__LISTED[@]}"; do
+      if backup_excluded_database "$db"; then
+        backup_log "database '$db' is excluded by the policy; not backed up"
+      else
+        BACKUP__DATABASES+=("$db")
+      fi
+    done
   fi
   # Zero databases is the silently-empty backup these jobs exist to prevent.
   ((${#BACKUP__DATABASES[@]})) || {
@@ -590,6 +756,10 @@ backup__stop_child() {
 backup__on_exit() {
   local rc=$? hook
   set +e
+  if ((rc == 0 && ${#BACKUP__LATE_FAILURES[@]})); then
+    backup_log "ERROR: ${BACKUP__LATE_FAILURES[*]}"
+    rc=1
+  fi
   # Cleanup and the push must finish even if the signal is sent again.
   trap '' HUP INT TERM
   backup__stop_child

@@ -202,9 +202,18 @@ backup_sqlite_file() {
   backup_tmpdir "$BACKUP_DISK/sqlite-backup/.scratch" sqlite || return 1
   scratch=$BACKUP_TMP
   base=${f##*/}
-  cp -- "$f" "$scratch/$base" || return 1
+  cp -P -- "$f" "$scratch/$base" || return 1
   for suffix in -wal -shm -journal; do
-    if [[ -e $f$suffix ]]; then cp -- "$f$suffix" "$scratch/$base$suffix" || return 1; fi
+    # The volume belongs to a tenant: a companion that is a symlink (or a device, a fifo) could make
+    # this root job read a file of the host (`-wal -> /etc/shadow`) or copy without end
+    # (`-wal -> /dev/zero`). Only regular files inside the snapshot are copied, and a regular file
+    # there is bounded by the volume's size; anything else fails this database, loudly.
+    if [[ -L $f$suffix || (-e $f$suffix && ! -f $f$suffix) ]]; then
+      backup_log "ERROR: $ns/$pvc/$rel$suffix is not a regular file (a symlink or a device); not following it, $rel is not copied"
+      backup_discard "$scratch"
+      return 1
+    fi
+    if [[ -f $f$suffix ]]; then cp -P -- "$f$suffix" "$scratch/$base$suffix" || return 1; fi
   done
   backup_tmpfile "$outdir" "sqlite_$BACKUP_TS.sqlite3" || return 1
   tmp=$BACKUP_TMP

@@ -22,7 +22,13 @@ backup_require_env PGHOST PGPORT PGUSER
 
 # The dump and list steps talk to the server, so backup-lib runs them through backup_run: they
 # are functions because a pipeline cannot be passed as arguments.
-dumpall_to() { pg_dumpall -w | backup_zstd_write "$1"; }
+# The policy's excluded databases, as pg_dumpall patterns that match exactly that name: inside
+# double quotes a pattern's wildcards and dots are literal, and a double quote is doubled.
+EXCLUDE_PATTERNS=()
+while IFS= read -r name; do
+  if [[ -n $name ]]; then EXCLUDE_PATTERNS+=("--exclude-database=\"${name//\"/\"\"}\""); fi
+done <<<"${BACKUP_EXCLUDE_DATABASES:-}"
+dumpall_to() { pg_dumpall -w "${EXCLUDE_PATTERNS[@]}" | backup_zstd_write "$1"; }
 verify_dumpall() { backup_verify_zstd "$1" backup_expect_trailer '-- PostgreSQL database cluster dump complete'; }
 
 # NUL-separated: a database name may contain spaces or newlines.
@@ -41,6 +47,38 @@ verify_dump() {
     return 1
   }
 }
+
+# pg_dumpall and pg_dump skip a database with datallowconn = false without a word, and the job
+# used to report success without it. Each one the policy does not exclude fails the run (after the
+# copies of everything else are published).
+unconnectable_to() {
+  psql -X -w -q -At -0 -d "${PGDATABASE:-postgres}" \
+    -c 'select datname from pg_database where not datallowconn and not datistemplate order by datname' >"$1"
+}
+check_unconnectable() {
+  local db
+  local -a names=()
+  backup_tmpfile "$TMPDIR" unconnectable || exit 1
+  if ! backup_run unconnectable_to "$BACKUP_TMP"; then
+    # Most likely the server is down, and the dump that follows says so and fails the run itself;
+    # if it somehow succeeds, the run still fails: no check, no complete backup.
+    backup_fail_at_end "cannot check for databases that do not allow connections"
+    return 0
+  fi
+  mapfile -d '' -t names <"$BACKUP_TMP"
+  backup_discard "$BACKUP_TMP"
+  for db in "${names[@]}"; do
+    backup_known_database "$db"
+    if backup_excluded_database "$db"; then
+      backup_log "database '$db' does not allow connections and is excluded by the policy; not backed up"
+    else
+      backup_fail_at_end "database '$db' does not allow connections (datallowconn = false), so no dump has it:" \
+        "allow connections (ALTER DATABASE ... ALLOW_CONNECTIONS true) or exclude it in the policy"
+    fi
+  done
+}
+# An explicit list of databases leaves the others out on purpose.
+if [[ $mode == full || -z ${BACKUP_DATABASES:-} ]]; then check_unconnectable; fi
 
 case $mode in
   full)

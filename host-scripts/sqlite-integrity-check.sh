@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Integrity check of a live SQLite database, between backups: pushes backup_integrity_ok 1/0 so
 # that corruption pages someone before the next backup refuses to copy it.
-# Interface: CONTRACT.md (sqlite variables; writes no files).
+# Interface: CONTRACT.md (sqlite variables; writes no files and never touches the backup volume).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=backup-lib.sh
@@ -9,7 +9,7 @@ set -euo pipefail
 # shellcheck source=sqlite-lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/sqlite-lib.sh"
 
-backup_init sqlite integrity
+backup_init_without_volume sqlite integrity
 backup_require_env SQLITE_DATA_DIR SQLITE_DB
 live=$(backup_sqlite_path "$SQLITE_DB") || backup_die "invalid SQLITE_DB"
 

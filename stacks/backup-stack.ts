@@ -1,26 +1,34 @@
 import { Construct } from 'constructs';
-import { Fn, LocalBackend, Op, TerraformStack, TerraformVariable, Token, type SSHProvisionerConnection } from 'cdktf';
+import { Fn, Op, TerraformStack, TerraformVariable, Token, type SSHProvisionerConnection } from 'cdktf';
 import { KubernetesProvider } from '@cdktf/provider-kubernetes/lib/provider';
 import { NullProvider } from '@cdktf/provider-null/lib/provider';
-import type { BackupPolicyInput } from '../policy/schema';
-import { planHost, type HostPlan } from '../policy/host-plan';
+import type { BackupPolicyInput } from '../policy/parse/policy-schema';
+import type { HostPlan } from '../policy/plan/host-plan';
 import { BackupPolicy } from '../constructs/backup-policy';
-import { HostDeployment } from '../constructs/host-deployment';
+import type { HostDeployment } from '../constructs/host-deployment';
+import { addBackend, type StackBackend } from './state-backend';
+
+/** The default state file, from the stack's working folder: <project>/terraform-state/<id>.tfstate. */
+export function defaultStatePath(id: string): string {
+  return `../../../terraform-state/${id}.tfstate`;
+}
 
 export interface BackupStackProps {
   readonly policy: BackupPolicyInput;
   /**
-   * Terraform state file, relative to the stack's output directory.
-   * @default "terraform.<stack id>.tfstate" (a relative path, so the synthesized JSON does not
-   * embed the checkout's absolute path)
+   * Where the Terraform state lives. A local path is as Terraform sees it from the stack's working
+   * folder (cdktf.out/stacks/<id>); synth computes it from backup-policy.config.json.
+   * @default local "../../../terraform-state/<id>.tfstate": <project>/terraform-state/, outside the
+   * output folder synth replaces (a relative path, so the JSON embeds no absolute path)
    */
-  readonly statePath?: string;
+  readonly backend?: StackBackend;
 }
 
 /**
  * The SSH connection to the Proxmox host, from Terraform variables (TF_VAR_host_ssh_* or -var):
- * no key, key path or host key in code. An empty key path means ssh-agent; an empty host key means
- * Terraform does not verify the host (set it: `ssh-keyscan -t ed25519 <host>`, the key part).
+ * no private key or key path in code. An empty key path means ssh-agent. The host key defaults to
+ * the policy's host.hostKey; an empty one is refused at plan time unless the policy declares
+ * host.acceptUnknownHostKey (then Terraform does not verify the host).
  */
 function hostConnection(scope: Construct, plan: HostPlan): SSHProvisionerConnection {
   const host = new TerraformVariable(scope, 'host_ssh_host', { type: 'string', default: plan.address, description: 'Address of the Proxmox host.' });
@@ -33,9 +41,17 @@ function hostConnection(scope: Construct, plan: HostPlan): SSHProvisionerConnect
   });
   const hostKey = new TerraformVariable(scope, 'host_ssh_host_key', {
     type: 'string',
-    default: '',
-    description: 'Public host key of the Proxmox host ("<type> <base64>", as ssh-keyscan prints it), checked on connect; empty: not checked.',
+    default: plan.hostKey ?? '',
+    description: 'Public host key of the Proxmox host ("<type> <base64>", as ssh-keyscan prints it), checked on connect.',
   });
+  if (!plan.acceptUnknownHostKey) {
+    // install.sh runs as root on whatever answers: refuse before connecting (at plan time) unless
+    // a key is pinned. Op.gte with 1: cdktf 0.21 renders a falsy literal operand as undefined.
+    hostKey.addValidation({
+      condition: Op.gte(Fn.lengthOf(hostKey.stringValue), 1),
+      errorMessage: `No SSH host key is pinned for ${plan.address}: set host.hostKey in the policy or TF_VAR_host_ssh_host_key (ssh-keyscan -t ed25519 ${plan.address}), or declare host.acceptUnknownHostKey: true to deploy unchecked.`,
+    });
+  }
   // length() < 1 rather than == "" or == 0: cdktf 0.21 renders a falsy literal operand as
   // `undefined`, which Terraform rejects.
   const empty = (v: TerraformVariable) => Op.lt(Fn.lengthOf(v.stringValue), 1);
@@ -59,18 +75,22 @@ function hostConnection(scope: Construct, plan: HostPlan): SSHProvisionerConnect
  */
 export class BackupStack extends TerraformStack {
   readonly policy: BackupPolicy;
-  /** The host layers' deployment; undefined for a policy without a host section. */
-  readonly host?: HostDeployment;
 
   constructor(scope: Construct, id: string, props: BackupStackProps) {
     super(scope, id);
-    new LocalBackend(this, { path: props.statePath ?? `terraform.${id}.tfstate` });
+    addBackend(this, props.backend ?? { type: 'local', path: defaultStatePath(id) });
     new KubernetesProvider(this, 'kubernetes', {});
-    this.policy = new BackupPolicy(this, 'policy', { policy: props.policy });
-    const hostPlan = planHost(this.policy.settings);
-    if (hostPlan) {
-      new NullProvider(this, 'null', {});
-      this.host = new HostDeployment(this, 'host', { plan: hostPlan, connection: hostConnection(this, hostPlan) });
-    }
+    this.policy = new BackupPolicy(this, 'policy', {
+      policy: props.policy,
+      hostConnection: (host) => {
+        new NullProvider(this, 'null', {});
+        return hostConnection(this, host);
+      },
+    });
+  }
+
+  /** The host layers' deployment; undefined for a policy without a host section. */
+  get host(): HostDeployment | undefined {
+    return this.policy.host;
   }
 }

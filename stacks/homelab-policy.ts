@@ -1,4 +1,4 @@
-import { defineBackupPolicy } from '../policy/define';
+import { defineBackupPolicy } from '../policy/parse/define';
 
 /**
  * The homelab of shared/spec/homelab-backup-architecture.md, settled where that document
@@ -9,6 +9,8 @@ export const homelabPolicy = defineBackupPolicy({
   timeZone: 'Europe/London',
   nfs: { server: '192.168.1.127', pathTemplate: '/srv/nfs/{service}-backup' },
   pushgateway: { url: 'http://prometheus-pushgateway.monitoring.svc.cluster.local:9091' },
+  // This homelab publishes its generated runbooks from its own infrastructure repository.
+  alerts: { runbookBaseUrl: 'https://github.com/viktorbarzin/infra/blob/main/docs/runbooks' },
   services: {
     postgresql: {
       engine: 'postgres',
@@ -22,6 +24,8 @@ export const homelabPolicy = defineBackupPolicy({
       full: { schedule: 'daily at 00:00' },
       perDatabase: { schedule: 'daily at 00:15' },
       retention: { keepWithin: '14d', keepLast: 7 },
+      // The PVCs each dump covers, as the Helm charts name them: `lint --pvcs` counts them covered.
+      dataClaims: ['data-postgresql-0'],
     },
     mysql: {
       engine: 'mysql',
@@ -35,11 +39,16 @@ export const homelabPolicy = defineBackupPolicy({
       full: { schedule: 'daily at 00:30' },
       perDatabase: { schedule: 'daily at 00:45' },
       retention: { keepWithin: '14d', keepLast: 7 },
+      dataClaims: ['data-mysql-0'],
     },
     etcd: {
       engine: 'etcd',
       namespace: 'kube-system',
-      schedule: 'weekly on sunday at 01:00',
+      // Not 01:00: Europe/London's clocks change at 01:00 local on a Sunday, so a 01:00 Sunday run
+      // fell into the spring-forward gap (systemd and the CronJob controller both skip it: a 14-day
+      // hole once a year) and into the autumn repeat. 02:30 is clear of both, keeps half an hour
+      // from the other Sunday jobs (vault 02:00, redis 03:00) and ends before the 03:00 snapshots.
+      schedule: 'weekly on sunday at 02:30',
       // kubeadm's etcd listens on the control-plane node's loopback with client certificates.
       endpoints: ['https://127.0.0.1:2379'],
       tlsSecret: { name: 'etcd-backup-client' },
@@ -49,6 +58,8 @@ export const homelabPolicy = defineBackupPolicy({
         tolerations: [{ key: 'node-role.kubernetes.io/control-plane', operator: 'Exists', effect: 'NoSchedule' }],
       },
       retention: { keepWithin: '30d', keepLast: 4 },
+      // No dataClaims: kubeadm's etcd is a static pod keeping /var/lib/etcd on the node's own disk,
+      // so no snapshot or file-backup layer reaches it; its snapshot job is its only copy.
     },
     vault: {
       engine: 'vault',
@@ -57,6 +68,7 @@ export const homelabPolicy = defineBackupPolicy({
       address: 'http://vault-active.vault.svc.cluster.local:8200',
       tokenSecret: { name: 'vault-backup-token', key: 'token' },
       retention: { keepWithin: '30d', keepLast: 4 },
+      dataClaims: ['data-vault-0'],
     },
     redis: {
       engine: 'redis',
@@ -67,6 +79,7 @@ export const homelabPolicy = defineBackupPolicy({
         passwordSecret: { name: 'redis-backup', key: 'password' },
       },
       retention: { keepWithin: '30d', keepLast: 4 },
+      dataClaims: ['redis-data-redis-master-0'],
     },
     vaultwarden: {
       engine: 'sqlite',
@@ -82,11 +95,15 @@ export const homelabPolicy = defineBackupPolicy({
       },
       // Hourly at :30, so it never reads the database while the 6-hourly backup (at :00) does.
       integrityCheck: { schedule: '30 * * * *' },
-      // Vaultwarden's image writes its data as root; reading a WAL database needs write access
-      // to its -shm file, so this job runs as the data's owner.
-      runAsUser: 0,
+      // An explicit exception, reported by lint: see the reason.
+      runAsRoot: { reason: "Vaultwarden's image writes its data as root, and reading a WAL database needs write access to its -shm file" },
       retention: { keepWithin: '30d', keepLast: 8 },
     },
+  },
+  // The spec's protection matrix: Prometheus is "excluded" (regenerable, too large for the offsite
+  // bandwidth), and its namespace is kept out of the snapshots for its churn.
+  coverage: {
+    exclude: [{ namespace: 'monitoring', reason: 'Prometheus metrics: regenerable, too large to be worth snapshots or offsite bandwidth' }],
   },
   // Layers 1-3 of the spec: the Proxmox host's snapshots, file backup and offsite sync, rendered
   // to scripts and systemd units and deployed over SSH by the null provider.

@@ -1,8 +1,9 @@
-import { homelabPolicy } from './homelab-policy';
-import { synthPolicy } from './synth';
+import { loadProjectConfig, loadStackPolicy } from './project-config';
+import { synthProject } from './synth';
 
 /**
- * The app cdktf.json runs (`cdktf synth/diff/deploy`): the bundled homelab policy. The cdktf CLI
- * passes its output folder in CDKTF_OUTDIR.
+ * The app cdktf.json runs (`cdktf synth/diff/deploy`): the stacks of backup-policy.config.json
+ * (or, without one, the bundled homelab policy), exactly what `backup-policy synth` writes. The
+ * cdktf CLI passes its output folder in CDKTF_OUTDIR.
  */
-synthPolicy({ policy: homelabPolicy, outDir: process.env.CDKTF_OUTDIR ?? 'cdktf.out', stackId: 'homelab' });
+synthProject({ config: loadProjectConfig(), outDir: process.env.CDKTF_OUTDIR ?? 'cdktf.out', loadPolicy: loadStackPolicy, log: (line) => console.error(line) });

@@ -1,16 +1,8 @@
-import type { AlertGroup, AlertSettings } from '../alerts';
-import { escapeTerraformTemplate } from '../scripts';
+import type { AlertGroup, AlertSettings } from '../plan/alerts';
 import { labels } from './kubernetes';
 import { renderRuleGroups, renderRulesFile } from './prometheus-rules';
 
-/** Every string in a value, escaped for Terraform's template syntax. */
-function escapeDeep<T>(value: T): T {
-  if (typeof value === 'string') return escapeTerraformTemplate(value) as T;
-  if (Array.isArray(value)) return value.map(escapeDeep) as T;
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, escapeDeep(v)])) as T;
-  return value;
-}
-
+// Plain text: the constructs' Terraform boundary (constructs/terraform-boundary.ts) escapes it once.
 const RULES_NAME = 'backup-policy-alerts';
 
 /** The rules as a PrometheusRule manifest, for kube-prometheus-stack's operator. */
@@ -19,7 +11,7 @@ export function renderPrometheusRule(groups: AlertGroup[], settings: AlertSettin
     apiVersion: 'monitoring.coreos.com/v1',
     kind: 'PrometheusRule',
     metadata: { name: RULES_NAME, namespace: settings.namespace, labels: { ...labels(undefined, 'alert-rules'), ...settings.ruleLabels } },
-    spec: { groups: escapeDeep(renderRuleGroups(groups)) },
+    spec: { groups: renderRuleGroups(groups) },
   };
 }
 
@@ -27,6 +19,6 @@ export function renderPrometheusRule(groups: AlertGroup[], settings: AlertSettin
 export function renderRulesConfigMap(groups: AlertGroup[], settings: AlertSettings) {
   return {
     metadata: { name: RULES_NAME, namespace: settings.namespace, labels: { ...labels(undefined, 'alert-rules'), ...settings.ruleLabels } },
-    data: { 'backup-alerts.yaml': escapeTerraformTemplate(renderRulesFile(groups)) },
+    data: { 'backup-alerts.yaml': renderRulesFile(groups) },
   };
 }

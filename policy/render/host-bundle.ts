@@ -1,7 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { HOST_BIN_DIR, HOST_INSTALLER, HOST_LIBRARIES, type HostPlan } from '../host-plan';
+import { HOST_BIN_DIR, HOST_INSTALLER, HOST_LIBRARIES, type HostPlan } from '../plan/host-plan';
 import { renderHostConfig, renderHostUnits, unitPath } from './systemd';
 
 /**
@@ -57,16 +55,4 @@ export function sha256(text: string): string {
 /** One hash over every file's name, mode and content: changes when anything in the bundle does. */
 export function bundleHash(files: BundleFile[]): string {
   return sha256(files.map((f) => `${f.name}\0${f.mode}\0${sha256(f.content)}\n`).join(''));
-}
-
-/**
- * Writes the bundle into `dir` (created if missing; must not hold anything else, so a stale file
- * from an older bundle can never be installed by mistake). Returns the names written.
- */
-export function writeHostBundle(dir: string, files: BundleFile[]): string[] {
-  mkdirSync(dir, { recursive: true });
-  const present = readdirSync(dir);
-  if (present.length > 0) throw new Error(`${dir} is not empty (${present.slice(0, 3).join(', ')}...): write the bundle into a new directory`);
-  for (const file of files) writeFileSync(join(dir, file.name), file.content, { mode: parseInt(file.mode, 8) });
-  return files.map((f) => f.name);
 }

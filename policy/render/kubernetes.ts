@@ -1,5 +1,5 @@
-import type { EnvVar, PlannedJob, PlannedService, PodVolume } from '../plan';
-import { escapeTerraformTemplate } from '../scripts';
+import type { EnvVar, PodVolume } from '../engines/engine';
+import type { PlannedJob, PlannedService } from '../plan/plan';
 
 /**
  * Pure renderers: plan -> plain objects in the shape of the kubernetes provider's constructor
@@ -106,10 +106,13 @@ export function renderCronJob(job: PlannedJob) {
   };
 }
 
-/** Script files as ConfigMap data, escaped so Terraform hands the pod the exact bytes. */
+/**
+ * Script files as ConfigMap data, as plain text: the constructs' Terraform boundary
+ * (constructs/terraform-boundary.ts) escapes every string once, these included.
+ */
 export function renderScriptConfigMap(service: PlannedService, readScript: (name: string) => string) {
   const data: Record<string, string> = {};
-  for (const file of service.scripts.files) data[file] = escapeTerraformTemplate(readScript(file));
+  for (const file of service.scripts.files) data[file] = readScript(file);
   return {
     metadata: { name: service.scripts.configMapName, namespace: service.namespace, labels: labels(service.id, 'backup-scripts') },
     data,

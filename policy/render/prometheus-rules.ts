@@ -1,5 +1,5 @@
 import { stringify } from 'yaml';
-import type { AlertGroup, AlertRule } from '../alerts';
+import type { AlertGroup, AlertRule } from '../plan/alerts';
 
 /** Rule groups in Prometheus' rules-file shape (also the spec of a PrometheusRule). */
 export function renderRuleGroups(groups: AlertGroup[]) {

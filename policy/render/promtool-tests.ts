@@ -1,5 +1,5 @@
 import { stringify } from 'yaml';
-import type { AlertGroup, AlertRule } from '../alerts';
+import type { AlertGroup, AlertRule } from '../plan/alerts';
 import { GENERATED_HEADER } from './prometheus-rules';
 
 /**

@@ -1,4 +1,4 @@
-import { HOST_STATE_DIR, HOST_UNIT_DIR, type HostPlan, type PlannedHostTimerJob, type PlannedHostUnit } from '../host-plan';
+import { HOST_STATE_DIR, HOST_UNIT_DIR, type HostPlan, type PlannedHostTimerJob, type PlannedHostUnit } from '../plan/host-plan';
 
 /**
  * Pure renderers: host plan -> systemd unit text and the host.env the scripts read. No cdktf

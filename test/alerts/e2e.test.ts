@@ -6,8 +6,10 @@
  * failure rules must select the series a real failure produces.
  */
 import * as fs from 'node:fs';
-import { planAlerts } from '../../policy/generated-files';
-import type { AlertRule } from '../../policy/alerts';
+import { planPolicy } from '../../policy/plan/plan';
+
+const planAlerts = (policy: unknown) => planPolicy(policy).alerts;
+import type { AlertRule } from '../../policy/plan/alerts';
 import { renderRulesFile } from '../../policy/render/prometheus-rules';
 import { Postgres, Pushgateway, runOk, startPostgres, startPushgateway, waitUntil } from '../support/servers';
 import { runJob, type TestCluster } from '../harness/cronjob-harness';

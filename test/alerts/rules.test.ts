@@ -4,11 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
-import { planAlerts, generatedFiles } from '../../policy/generated-files';
-import type { AlertGroup } from '../../policy/alerts';
+import { generatedFiles } from '../../policy/render/generated-files';
+import { planPolicy } from '../../policy/plan/plan';
+
+const planAlerts = (policy: unknown) => planPolicy(policy).alerts;
+import type { AlertGroup } from '../../policy/plan/alerts';
 import { renderRulesFile } from '../../policy/render/prometheus-rules';
 import { promtoolTests } from '../../policy/render/promtool-tests';
-import { packageRoot } from '../../policy/scripts';
+import { packageRoot } from '../../policy/io/scripts';
 import { homelabPolicy } from '../../stacks/homelab-policy';
 import { policyWith, samplePolicy } from '../support/policies';
 
@@ -45,7 +48,7 @@ async function promtoolTestGroups(ruleGroups: AlertGroup[], testGroups: AlertGro
 
 describe('the committed rules', () => {
   test('alerts/ equals what the generator produces from the bundled policy', () => {
-    for (const [path, text] of Object.entries(generatedFiles(homelabPolicy))) {
+    for (const [path, text] of Object.entries(generatedFiles(planPolicy(homelabPolicy)))) {
       expect({ path, fresh: readFileSync(join(root, path), 'utf8') === text }).toEqual({ path, fresh: true });
     }
   });

@@ -2,8 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { packageRoot } from '../../policy/scripts';
-import { renderPolicyJsonSchema } from '../../policy/json-schema';
+import { packageRoot } from '../../policy/io/scripts';
+import { renderPolicyJsonSchema } from '../../policy/parse/json-schema';
 
 const root = packageRoot();
 
@@ -30,7 +30,7 @@ describe('validate', () => {
   test('the homelab lines say engine, schedule in words and retention', () => {
     const { stdout } = cli(['validate', 'stacks/homelab-policy.ts']);
     expect(stdout).toMatch(/^postgresql +postgres +dbaas +full at 00:00; per-database at 00:15; keep 14 days, at least the newest 7$/m);
-    expect(stdout).toMatch(/^etcd +etcd +kube-system +snapshot at 01:00, only on Sunday; keep 30 days, at least the newest 4$/m);
+    expect(stdout).toMatch(/^etcd +etcd +kube-system +snapshot at 02:30, only on Sunday; keep 30 days, at least the newest 4$/m);
     expect(stdout).toMatch(/^vaultwarden +sqlite +vaultwarden +snapshot on the hour, every 6 hours; integrity at 30 minutes past the hour; keep 30 days/m);
   });
 
@@ -59,9 +59,9 @@ describe('validate', () => {
     expect(stdout).toBe('');
     const lines = stderr.trim().split('\n');
     expect(lines).toEqual([
-      'services.db.engine: unknown engine, received "mongodb", allowed: postgres, mysql, etcd, vault, redis, sqlite',
-      expect.stringMatching(/^services\.cache\.retention\.keepWithin: not a duration, received "2 weeks", allowed: /),
-      expect.stringMatching(/^services\.cache\.schedule: expected 5 cron fields .* received "0 3 \* \*", allowed: /),
+      `${file}:6:13: services.db.engine: unknown engine, received "mongodb", allowed: postgres, mysql, etcd, vault, redis, sqlite`,
+      expect.stringMatching(/:13:30: services\.cache\.retention\.keepWithin: not a duration, received "2 weeks", allowed: /),
+      expect.stringMatching(/:11:15: services\.cache\.schedule: expected 5 cron fields .* received "0 3 \* \*", allowed: /),
       '3 issues found; nothing was written',
     ]);
   });
@@ -80,7 +80,7 @@ describe('validate', () => {
   test('an unsupported file type is refused', () => {
     const file = join(work, 'policy.toml');
     writeFileSync(file, '');
-    expect(cli(['validate', file])).toEqual(expect.objectContaining({ code: 1, stderr: expect.stringContaining('unsupported policy file') }));
+    expect(cli(['validate', file])).toEqual(expect.objectContaining({ code: 2, stderr: expect.stringContaining('not a policy file name') }));
   });
 });
 
@@ -96,8 +96,8 @@ describe('synth', () => {
 
   test('a YAML policy file synthesizes the same way', () => {
     const out = join(work, 'out');
-    expect(cli(['synth', '--policy', 'examples/immich.yaml', '--out', out, '--stack', 'immich']).code).toBe(0);
-    const stack = JSON.parse(readFileSync(join(out, 'stacks/immich/cdk.tf.json'), 'utf8'));
+    expect(cli(['synth', '--policy', 'examples/immich.yaml', '--out', out]).code).toBe(0);
+    const stack = JSON.parse(readFileSync(join(out, 'stacks/homelab/cdk.tf.json'), 'utf8'));
     expect(Object.keys(stack.resource.kubernetes_cron_job_v1)).toHaveLength(2);
   });
 
@@ -130,7 +130,7 @@ describe('schema', () => {
 
   test('the JSON Schema describes every engine', () => {
     const schema = JSON.parse(renderPolicyJsonSchema());
-    const engines = schema.properties.services.additionalProperties.oneOf.map((s: any) => s.properties.engine.const);
+    const engines = schema.properties.services.additionalProperties.allOf.map((s: any) => s.if.properties.engine.const);
     expect(engines).toEqual(['postgres', 'mysql', 'etcd', 'vault', 'redis', 'sqlite']);
   });
 });

@@ -6,9 +6,11 @@ import { PersistentVolumeV1 } from '@cdktf/provider-kubernetes/lib/persistent-vo
 import { PersistentVolumeClaimV1 } from '@cdktf/provider-kubernetes/lib/persistent-volume-claim-v1';
 import { BackupPolicy } from '../../constructs/backup-policy';
 import { PostgresBackup, SqliteBackup } from '../../constructs/engine-backups';
-import { PolicyValidationError } from '../../policy/errors';
+import { PolicyValidationError } from '../../policy/values/errors';
 import { samplePolicy } from '../support/policies';
 import { buildExample } from '../../examples/add-service';
+import { NullProvider } from '@cdktf/provider-null/lib/provider';
+import { homelabPolicy } from '../../stacks/homelab-policy';
 
 Testing.setupJest();
 
@@ -81,13 +83,12 @@ describe('every engine gets its CronJobs with the backup contract', () => {
     });
     expect(c.resources.requests).toEqual(objectContaining({ cpu: expect.any(String), memory: expect.any(String) }));
     expect(c.resources.limits).toEqual(objectContaining({ memory: expect.any(String) }));
+    // Jobs that keep copies mount the backup volume; the integrity check must report without it.
+    const backupMount = name.endsWith('-integrity-check') ? [] : [{ name: 'backup', mount_path: '/backup', read_only: false }];
     expect(c.volume_mount).toEqual(
-      arrayContaining([
-        { name: 'backup', mount_path: '/backup', read_only: false },
-        { name: 'scripts', mount_path: '/opt/backup-policy', read_only: true },
-        { name: 'tmp', mount_path: '/tmp', read_only: false },
-      ]),
+      arrayContaining([...backupMount, { name: 'scripts', mount_path: '/opt/backup-policy', read_only: true }, { name: 'tmp', mount_path: '/tmp', read_only: false }]),
     );
+    if (backupMount.length === 0) expect(c.volume_mount.map((m: { name: string }) => m.name)).not.toContain('backup');
     // Failed Jobs must stay visible for at least a day of runs (the old system deleted them after 10 s).
     expect(job.spec.job_template.spec.ttl_seconds_after_finished).toBeUndefined();
   });
@@ -169,8 +170,8 @@ describe('volumes and scripts', () => {
     expect(files).toEqual({
       'cache-backup-scripts': ['backup-lib.sh', 'redis-backup.sh'],
       'etcd-backup-scripts': ['backup-lib.sh', 'etcd-backup.sh'],
-      'maria-backup-scripts': ['backup-lib.sh', 'mysql-backup.sh'],
-      'pg-backup-scripts': ['backup-lib.sh', 'postgres-backup.sh'],
+      'maria-backup-scripts': ['backup-lib.sh', 'mysql-backup.sh', 'mysql-restore.sh'],
+      'pg-backup-scripts': ['backup-lib.sh', 'postgres-backup.sh', 'postgres-restore.sh'],
       'vault-backup-scripts': ['backup-lib.sh', 'vault-backup.sh'],
       'vw-backup-scripts': ['backup-lib.sh', 'sqlite-backup.sh', 'sqlite-integrity-check.sh', 'sqlite-lib.sh'],
     });
@@ -269,5 +270,25 @@ describe('alert rules in the cluster', () => {
     expect(maps).toHaveLength(1);
     expect(maps[0].data['backup-alerts.yaml']).toContain('alert: VwIntegrityFail');
     expect(resources(out).kubernetes_manifest).toBeUndefined();
+  });
+});
+
+describe('one construct owns what the policy declares', () => {
+  const withHost = () => ({ ...structuredClone(homelabPolicy) });
+
+  test('a host section without an SSH connection is refused with a host path (no alerts for units nothing deploys)', () => {
+    const stack = new TerraformStack(Testing.app(), 'no-connection');
+    expect(() => new BackupPolicy(stack, 'policy', { policy: withHost() })).toThrow(PolicyValidationError);
+    expect(() => new BackupPolicy(new TerraformStack(Testing.app(), 'again'), 'policy', { policy: withHost() })).toThrow(/^invalid backup policy:\n  host: the policy declares a host section but nothing can deploy it/);
+  });
+
+  test('with a connection, BackupPolicy deploys the host bundle beside the host alerts', () => {
+    const stack = new TerraformStack(Testing.app(), 'with-connection');
+    new NullProvider(stack, 'null', {});
+    const policy = new BackupPolicy(stack, 'policy', { policy: withHost(), hostConnection: (host) => ({ type: 'ssh', host: host.address }) });
+    expect(policy.host).toBeDefined();
+    const synthesized = JSON.parse(Testing.synth(stack));
+    expect(Object.keys(synthesized.resource.null_resource)).toHaveLength(1);
+    expect(policy.plan().alerts.map((g) => g.name)).toContain('backup-policy.host.daily-backup');
   });
 });

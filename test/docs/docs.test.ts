@@ -1,7 +1,10 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generatedFiles } from '../../policy/generated-files';
-import { packageRoot } from '../../policy/scripts';
+import { generatedFiles as renderGenerated } from '../../policy/render/generated-files';
+import { planPolicy } from '../../policy/plan/plan';
+
+const generatedFiles = (policy: unknown) => renderGenerated(planPolicy(policy));
+import { packageRoot } from '../../policy/io/scripts';
 import { homelabPolicy } from '../../stacks/homelab-policy';
 import { synthStack } from '../support/synth';
 
@@ -39,8 +42,10 @@ describe('the docs say what the plan says', () => {
   });
 
   test('engine-specific restore commands with the service names and paths', () => {
-    expect(files['docs/runbooks/postgresql.md']).toContain('pg_restore -h postgresql.dbaas.svc.cluster.local -p 5432 -U postgres -d <db> --clean --if-exists');
-    expect(files['docs/runbooks/mysql.md']).toContain('mysql --default-character-set=utf8mb4 -h mysql.dbaas.svc.cluster.local');
+    // Engines with a restore Job show exactly what that Job runs.
+    expect(files['docs/runbooks/postgresql.md']).toContain("npx backup-policy restore postgresql --mode per-database --database '<db>' [--copy <file under /srv/nfs/postgresql-backup>] | kubectl apply -f -");
+    expect(files['docs/runbooks/postgresql.md']).toContain('The Job runs `bash /opt/backup-policy/postgres-restore.sh <mode>`');
+    expect(files['docs/runbooks/mysql.md']).toContain('npx backup-policy restore mysql --mode full [--copy <file under /srv/nfs/mysql-backup>] | kubectl apply -f -');
     expect(files['docs/runbooks/etcd.md']).toContain('etcdctl snapshot restore');
     expect(files['docs/runbooks/vault.md']).toContain('vault operator raft snapshot restore /srv/nfs/vault-backup/snapshot_<ts>.snap');
     expect(files['docs/runbooks/redis.md']).toContain('redis-check-rdb /srv/nfs/redis-backup/dump_<ts>.rdb');
@@ -60,7 +65,7 @@ describe('the docs say what the plan says', () => {
   });
 
   test('human-readable schedules come from cronstrue', () => {
-    expect(files['docs/runbooks/etcd.md']).toContain('At 01:00, only on Sunday');
+    expect(files['docs/runbooks/etcd.md']).toContain('At 02:30, only on Sunday');
   });
 });
 

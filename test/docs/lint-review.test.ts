@@ -1,15 +1,13 @@
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
-import { lintPolicy, pvcCoverage } from '../../policy/lint';
-import { parsePolicy, planPolicy } from '../../policy/plan';
-import { reviewPolicies } from '../../policy/review';
-import { packageRoot } from '../../policy/scripts';
+import { lintPlan, lintWarnings } from '../../policy/checks/lint';
+import { planPolicy } from '../../policy/plan/plan';
+import { packageRoot } from '../../policy/io/scripts';
 import { homelabPolicy } from '../../stacks/homelab-policy';
 
 const root = packageRoot();
+
+// The PVC coverage and plan-review cases live in test/review/.
 
 function homelabWith(edit: (p: any) => void): any {
   const copy = structuredClone(homelabPolicy);
@@ -18,8 +16,7 @@ function homelabWith(edit: (p: any) => void): any {
 }
 
 function lint(input: unknown) {
-  const policy = parsePolicy(input);
-  return lintPolicy(policy, planPolicy(policy)).map((f) => `${f.path}: ${f.message}`);
+  return lintPlan(planPolicy(input)).map((f) => `${f.path}: ${f.message}`);
 }
 
 describe('lint', () => {
@@ -39,101 +36,55 @@ describe('lint', () => {
     // The homelab is clean, so every finding comes from the edit; at least one must be the rule's.
     expect(findings).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`^${path.replace(/\./g, '\\.')}: .*${words.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`))]));
   });
+});
 
-  test('the PVC coverage report names every PVC nothing covers and nothing excludes', () => {
-    const policy = parsePolicy(homelabPolicy);
-    const pvcs = {
-      items: [
-        { metadata: { name: 'data-postgresql-0', namespace: 'dbaas' }, spec: { storageClassName: 'proxmox-lvm' } },
-        { metadata: { name: 'prometheus-db', namespace: 'monitoring' }, spec: { storageClassName: 'proxmox-lvm' } },
-        { metadata: { name: 'nextcloud-data', namespace: 'nextcloud' }, spec: { storageClassName: 'proxmox-lvm' } },
-        { metadata: { name: 'library', namespace: 'immich' }, spec: { storageClassName: 'nfs-proxmox' } },
-        { metadata: { name: 'scratch', namespace: 'ci' }, spec: { storageClassName: 'local-path' } },
-      ],
-    };
-    const rows = pvcCoverage(policy, planPolicy(policy), pvcs, { lvm: ['proxmox-lvm'], nfs: ['nfs-proxmox'] });
-    expect(rows.map((r) => [r.pvc, r.covered.length > 0 ? 'covered' : r.excludedBy ? 'excluded' : 'GAP'])).toEqual([
-      ['ci/scratch', 'GAP'],
-      ['dbaas/data-postgresql-0', 'covered'],
-      ['immich/library', 'covered'],
-      ['monitoring/prometheus-db', 'excluded'],
-      ['nextcloud/nextcloud-data', 'covered'],
-    ]);
-  });
-
-  test('the CLI exits 1 on a finding or an uncovered PVC, 0 when clean', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'bp-lint-'));
-    try {
-      const cli = (args: string[]) => spawnSync(process.execPath, [join(root, 'bin/backup-policy.js'), 'lint', ...args], { encoding: 'utf8' });
-      expect(cli([]).status).toBe(0);
-      writeFileSync(join(dir, 'pvcs.json'), JSON.stringify({ items: [{ metadata: { name: 'scratch', namespace: 'ci' }, spec: { storageClassName: 'local-path' } }] }));
-      const gap = cli(['--pvcs', join(dir, 'pvcs.json')]);
-      expect(gap.status).toBe(1);
-      expect(gap.stdout).toContain('| ci/scratch | local-path | **nothing (not covered, not excluded)** |');
-      expect(gap.stderr).toContain('pvcs.ci/scratch: no layer covers this PVC and no exclusion names it');
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+describe('lint and the SSH host key', () => {
+  test('deploying without checking the host key is reported; a missing key is left to the deploy, which refuses', () => {
+    const unchecked = lint(homelabWith((p) => (p.host.acceptUnknownHostKey = true)));
+    expect(unchecked).toEqual([expect.stringMatching(/^host\.acceptUnknownHostKey: the deploy connects to 192\.168\.1\.127 without checking its SSH host key/)]);
+    expect(lint(homelabWith((p) => (p.host.hostKey = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIkey')))).toEqual([]);
   });
 });
 
-describe('plan review', () => {
-  const base = parsePolicy(homelabPolicy);
-  const review = (edit: (p: any) => void) => reviewPolicies(base, parsePolicy(homelabWith(edit)), 'main');
-
-  test('no change says so', () => {
-    expect(reviewPolicies(base, base, 'main')).toContain('No change to what is protected');
+describe('lint warnings', () => {
+  test('root jobs are reported with their declared reason, and an image pinned by tag only is named', () => {
+    const warnings = lintWarnings(planPolicy(homelabPolicy)).map((w) => `${w.path}: ${w.message}`);
+    expect(warnings.slice(0, 2)).toEqual([
+      "services.vaultwarden.runAsRoot: its jobs run as root: Vaultwarden's image writes its data as root, and reading a WAL database needs write access to its -shm file",
+      expect.stringMatching(/^images: ghcr\.io\/backup-policy\/backup-tools:0\.2\.0 is pinned by tag only \(used by etcd, mysql, postgresql, redis, vault, vaultwarden\)/),
+    ]);
+    const pinned = homelabWith((p) => (p.images = Object.fromEntries(['postgres', 'mysql', 'etcd', 'vault', 'redis', 'sqlite'].map((e) => [e, `ghcr.io/backup-policy/backup-tools@sha256:${'a'.repeat(64)}`]))));
+    expect(lintWarnings(planPolicy(pinned)).map((w) => w.path).filter((p) => p === 'images')).toEqual([]);
   });
 
-  test('shorter retention is flagged risky, in words', () => {
-    const text = review((p) => (p.services.postgresql.retention.keepWithin = '3d'));
-    expect(text).toContain('### Protection lost or weakened');
-    expect(text).toContain('- ⚠️ postgresql: full retention 14 days -> 3 days');
+  test('root is never a plain runAsUser: 0', () => {
+    expect(() => planPolicy(homelabWith((p) => { delete p.services.vaultwarden.runAsRoot; p.services.vaultwarden.runAsUser = 0; }))).toThrow(/services\.vaultwarden\.runAsUser: root is not a plain setting, received 0/);
   });
 
-  test('an offsite copy removed is flagged risky', () => {
-    const text = review((p) => (p.host.offsite.sources = p.host.offsite.sources.filter((s: any) => s.path !== '/srv/nfs')));
-    // The databases' dumps reached the NAS only through the NFS tree; vaultwarden's data still
-    // goes offsite through the file backup on the backup disk.
-    expect(text).toContain('- ⚠️ postgresql: offsite copy removed');
-    expect(text).toContain('- ⚠️ mysql: offsite copy removed');
-    expect(text).not.toContain('vaultwarden: offsite copy removed');
+  test('the CLI prints warnings and still exits 0 on a clean policy', () => {
+    const r = spawnSync(process.execPath, [join(root, 'dist/cli/main.js'), 'lint'], { encoding: 'utf8' });
+    expect(r.stderr).toContain('warning: services.vaultwarden.runAsRoot: its jobs run as root');
+    expect(r.status).toBe(0);
+  });
+});
+
+describe('lint and daylight saving', () => {
+  test('a weekly job in the spring-forward gap is a finding: it would be skipped once a year', () => {
+    const findings = lint(homelabWith((p) => (p.services.etcd.schedule = 'weekly on sunday at 01:00')));
+    expect(findings).toEqual([
+      'services.etcd: etcd-backup ("weekly on sunday at 01:00") runs at 2026-03-29 01:00 Europe/London, a time the clock skips (daylight saving): the Kubernetes CronJob controller and systemd both skip that run, leaving 14 days without a copy once a year; schedule it outside the switch hour',
+    ]);
   });
 
-  test('schedule and alert threshold changes are described in words', () => {
-    const text = review((p) => (p.services.redis.schedule = 'daily at 03:00'));
-    expect(text).toContain('redis: snapshot schedule "At 03:00, only on Sunday" -> "At 03:00" (longest gap 7 days -> 24 hours)');
-    expect(text).toContain('redis: snapshot alert threshold (stale after) 8 days -> 36 hours');
+  test('the same job in UTC, or at 02:30, is clean; an hourly job in the gap only warns', () => {
+    expect(lint(homelabWith((p) => { p.services.etcd.schedule = 'weekly on sunday at 01:00'; p.timeZone = 'UTC'; p.host.timeZone = 'Europe/London'; }))).toEqual([]);
+    expect(lint(homelabPolicy)).toEqual([]);
+    const warnings = lintWarnings(planPolicy(homelabPolicy)).filter((w) => w.path === 'services.vaultwarden').map((w) => w.message);
+    expect(warnings).toEqual([expect.stringContaining('runs at 2026-03-29 01:30 Europe/London, a time the clock skips'), expect.stringContaining('runs at 2026-10-25 01:30 Europe/London, an hour the clock repeats')]);
   });
 
-  test('services added and removed, with their alerts', () => {
-    const text = review((p) => {
-      delete p.services.redis;
-      p.services.immich = { engine: 'postgres', namespace: 'immich', connection: { host: 'immich-db.immich.svc', passwordSecret: { name: 'immich-db', key: 'password' } }, perDatabase: { schedule: 'daily at 01:30' }, retention: { keepWithin: '14d', keepLast: 7 } };
-    });
-    expect(text).toContain('- ⚠️ redis: service removed');
-    expect(text).toContain('- immich: service added (postgres, per-database At 01:30)');
-    expect(text).toContain('- ⚠️ removed: RedisBackupStale (redis, snapshot)');
-    expect(text).toContain('- added: ImmichBackupStale (immich, per-database)');
-  });
-
-  test('the CLI compares the working tree with a git revision', () => {
-    const repo = mkdtempSync(join(tmpdir(), 'bp-review-'));
-    try {
-      const git = (...args: string[]) => execFileSync('git', ['-c', 'user.email=t@example.invalid', '-c', 'user.name=t', ...args], { cwd: repo });
-      git('init', '-q');
-      const file = join(repo, 'policy.yaml');
-      writeFileSync(file, stringify(homelabPolicy));
-      git('add', 'policy.yaml');
-      git('commit', '-qm', 'base');
-      writeFileSync(file, stringify(homelabWith((p) => (p.services.vault.retention.keepWithin = '7d'))));
-      const result = spawnSync(process.execPath, [join(root, 'bin/backup-policy.js'), 'plan-review', '--base', 'HEAD', '--policy', file], { encoding: 'utf8' });
-      expect(result.stderr).toBe('');
-      expect(result.status).toBe(0);
-      expect(result.stdout).toContain('## Backup policy review (against HEAD)');
-      expect(result.stdout).toContain('- ⚠️ vault: snapshot retention 30 days -> 7 days');
-    } finally {
-      rmSync(repo, { recursive: true, force: true });
-    }
+  test('host timers are checked in the host\'s own zone', () => {
+    const findings = lint(homelabWith((p) => { p.host.timeZone = 'America/New_York'; p.host.offsite.schedule = 'weekly on sunday at 02:30'; }));
+    expect(findings).toEqual([expect.stringMatching(/^host\.offsite-sync-backup: offsite-sync-backup \("weekly on sunday at 02:30"\) runs at 2026-03-08 02:30 America\/New_York, a time the clock skips/)]);
   });
 });

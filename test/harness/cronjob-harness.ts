@@ -23,25 +23,32 @@
  *   (nothing listens on port 53), so an unmapped name fails at once and no lookup leaves the machine.
  *   A host-network pod without `dns_policy: ClusterFirstWithHostNet` gets the node's resolver in
  *   Kubernetes, which knows no cluster names: such a pod sees only localhost here.
- * - The image's `/etc/passwd` user 10001 (`backup`, images/backup-tools/Dockerfile) and its default
- *   PATH and HOME; `/usr/local/bin` is empty as in the image (this machine keeps unrelated tools
- *   there), and `/usr/local/sbin`, first on the image's PATH, is where test doubles go (`shims`).
- * - Then `/` is remounted read-only, and the command runs under `setpriv` with the pod's uid and gid,
- *   no supplementary groups (fsGroup only when set), no capabilities and no_new_privs, with exactly
- *   the pod's environment (a Perl one-liner reads it from a root-only file, so no secret value is
+ * - The image: the container's root is the backup-tools root filesystem, built by mmdebstrap from
+ *   images/backup-tools/packages.txt, the list the Dockerfile installs (test/support/rootfs.ts),
+ *   under a per-pod overlay as a container runtime does, so mount points can be created without
+ *   touching the cached image. Its binaries, its `/etc` (passwd with user 10001), its default PATH,
+ *   HOME as the runtime derives it from that passwd; `/usr/local/sbin`, first on the image's PATH and
+ *   empty in it, is where test doubles go (`shims`). `/proc` (the pod's PID namespace), a minimal
+ *   `/dev` (null, zero, full, random, urandom, tty, its own shm) and a read-only `/sys` as in a
+ *   container.
+ * - Then the root is remounted read-only (with `read_only_root_filesystem`) and the command runs in
+ *   it (`chroot`) under the image's `setpriv` with the pod's uid and gid, no supplementary groups
+ *   (fsGroup only when set), no capabilities and no_new_privs, with exactly the pod's environment
+ *   (a host Perl one-liner reads it from a root-only file before the chroot, so no secret value is
  *   ever on a command line).
  *
  * Not modelled: seccomp, cgroup requests and limits, emptyDir size limits (the kubelet enforces those
  * by eviction, not with ENOSPC), a separate network namespace (every pod shares the host's loopback),
  * image pulls, and the Job controller's back-off delays between retries (retries run at once).
  *
- * Mount points must exist on the real root filesystem: the harness creates the empty directories
- * the CronJobs mount (`/backup`, `/opt/backup-policy`, `/data`, `/etc/backup-policy/etcd-tls`) once.
+ * The host's own files stay out of the pod: the volumes' host directories are bind-mounted at their
+ * `mount_path` inside the image's root, which is all the job can see.
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { requireRootfs } from '../support/rootfs';
 
 // ---------------------------------------------------------------------------------------------
 // Reading the synthesized stack
@@ -245,16 +252,21 @@ export interface RunningPod {
   delete(): void;
 }
 
+/** The PATH of debian:trixie-slim, which the image keeps. */
 const IMAGE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-/** The image's /etc/passwd entries that matter (images/backup-tools/Dockerfile). */
-const IMAGE_USERS: Record<number, { name: string; home: string }> = {
-  0: { name: 'root', home: '/root' },
-  10001: { name: 'backup', home: '/home/backup' },
-};
-/** The image has nothing in /usr/local/bin; this machine does (terraform, docker, ...). */
-const EMPTY_IN_IMAGE = ['/usr/local/bin'];
 const SHIM_DIR = '/usr/local/sbin';
 const PODS_ROOT = '/var/tmp/bp-harness-pods';
+/** Device nodes a container runtime puts in a container's /dev. */
+const POD_DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'];
+
+/** A user's home directory from the image's /etc/passwd, as the runtime derives HOME. */
+function imageHome(rootfs: string, uid: number): string | undefined {
+  for (const line of fs.readFileSync(path.join(rootfs, 'etc', 'passwd'), 'utf8').split('\n')) {
+    const f = line.split(':');
+    if (f.length >= 6 && Number(f[2]) === uid && f[2] !== '') return f[5];
+  }
+  return undefined;
+}
 
 function claimOf(source: ClaimSource | string): ClaimSource {
   return typeof source === 'string' ? { path: source } : source;
@@ -309,24 +321,10 @@ function childPid(parent: number): number | undefined {
   }
 }
 
-let podsRootReady = false;
-function ensureMountPoints(view: CronJobView): void {
-  // Created once on the real root: the namespace's root is the host's, and a bind mount needs an
-  // existing directory to cover. They stay empty; nothing is ever written into them outside a pod.
-  for (const m of view.volumeMounts) {
-    if (!fs.existsSync(m.mount_path)) fs.mkdirSync(m.mount_path, { recursive: true, mode: 0o755 });
-  }
-  if (!podsRootReady) {
-    fs.mkdirSync(PODS_ROOT, { recursive: true, mode: 0o700 });
-    podsRootReady = true;
-  }
-}
-
-function podEnvironment(view: CronJobView, cluster: TestCluster, podName: string): Record<string, string> {
-  const user = IMAGE_USERS[view.runAsUser];
-  // The image's environment first (PATH from debian:bookworm-slim; HOME as the runtime derives it
+function podEnvironment(view: CronJobView, cluster: TestCluster, podName: string, rootfs: string): Record<string, string> {
+  // The image's environment first (PATH from debian:trixie-slim; HOME as the runtime derives it
   // from the image's passwd, "/" for a uid it does not know), then the container's env over it.
-  const env: Record<string, string> = { PATH: IMAGE_PATH, HOSTNAME: podName, HOME: user ? user.home : '/' };
+  const env: Record<string, string> = { PATH: IMAGE_PATH, HOSTNAME: podName, HOME: imageHome(rootfs, view.runAsUser) ?? '/' };
   for (const e of view.env) {
     if (e.value_from?.secret_key_ref) {
       const ref = e.value_from.secret_key_ref;
@@ -345,13 +343,14 @@ function podEnvironment(view: CronJobView, cluster: TestCluster, podName: string
 
 interface Bind {
   source: string;
+  /** The path the pod sees, inside the image's root. */
   target: string;
   readOnly: boolean;
   vanishes?: boolean;
 }
 
 /** Writes the pod's files under `work` (its /etc, volumes, launcher); returns its emptyDir /tmp. */
-function preparePod(work: string, view: CronJobView, cluster: TestCluster, opts: PodOptions, env: Record<string, string>, podName: string): string | undefined {
+function preparePod(work: string, view: CronJobView, cluster: TestCluster, opts: PodOptions, env: Record<string, string>, podName: string, rootfs: string): string | undefined {
   const name = view.name;
   const etc = path.join(work, 'etc');
   fs.mkdirSync(etc);
@@ -363,24 +362,16 @@ function preparePod(work: string, view: CronJobView, cluster: TestCluster, opts:
   if (clusterDns) for (const [host, ip] of Object.entries(names)) hostLines.push(`${ip}\t${host}`);
   fs.writeFileSync(path.join(etc, 'hosts'), `${hostLines.join('\n')}\n`, { mode: 0o644 });
   fs.writeFileSync(path.join(etc, 'resolv.conf'), 'nameserver 127.0.0.1\noptions timeout:1 attempts:1\n', { mode: 0o644 });
-  const passwd = fs.readFileSync('/etc/passwd', 'utf8').split('\n').filter((l) => l && !l.startsWith('backup:'));
-  const group = fs.readFileSync('/etc/group', 'utf8').split('\n').filter((l) => l && !l.startsWith('backup:'));
-  fs.writeFileSync(path.join(etc, 'passwd'), `${[...passwd, 'backup:x:10001:10001::/home/backup:/usr/sbin/nologin'].join('\n')}\n`, { mode: 0o644 });
-  fs.writeFileSync(path.join(etc, 'group'), `${[...group, 'backup:x:10001:'].join('\n')}\n`, { mode: 0o644 });
+  fs.writeFileSync(path.join(etc, 'hostname'), `${podName}\n`, { mode: 0o644 });
   // Read by the Perl launcher as root inside the namespace, then gone with the pod dir.
   fs.writeFileSync(path.join(work, 'env'), Object.entries(env).map(([k, v]) => `${k}=${v}\0`).join(''), { mode: 0o600 });
 
+  // The kubelet's own files in every container; the rest of /etc is the image's.
   const binds: Bind[] = [
     { source: path.join(etc, 'hosts'), target: '/etc/hosts', readOnly: true },
     { source: path.join(etc, 'resolv.conf'), target: '/etc/resolv.conf', readOnly: true },
-    { source: path.join(etc, 'passwd'), target: '/etc/passwd', readOnly: true },
-    { source: path.join(etc, 'group'), target: '/etc/group', readOnly: true },
+    { source: path.join(etc, 'hostname'), target: '/etc/hostname', readOnly: true },
   ];
-  for (const dir of EMPTY_IN_IMAGE) {
-    const empty = path.join(work, `empty-${binds.length}`);
-    fs.mkdirSync(empty, { mode: 0o755 });
-    binds.push({ source: empty, target: dir, readOnly: true });
-  }
   const shimDir = path.join(work, 'shims');
   fs.mkdirSync(shimDir, { mode: 0o755 });
   for (const [cmd, content] of Object.entries(opts.shims ?? {})) fs.writeFileSync(path.join(shimDir, cmd), content, { mode: 0o755 });
@@ -432,14 +423,9 @@ function preparePod(work: string, view: CronJobView, cluster: TestCluster, opts:
       throw new Error(`${name}: unsupported volume ${JSON.stringify(volume)}`);
     }
   }
-  // A bind over a directory hides what is below it, so a source under an earlier target would be
-  // unreachable: mount the targets that contain other sources (/tmp holds the test dirs) last.
-  const covers = (b: Bind) => binds.some((o) => o !== b && (o.source + '/').startsWith(b.target.replace(/\/?$/, '/')));
-  binds.sort((a, b) => Number(covers(a)) - Number(covers(b)));
-  binds.forEach((b, i) => {
-    const hiddenBy = binds.slice(0, i).find((o) => (b.source + '/').startsWith(o.target.replace(/\/?$/, '/')));
-    if (hiddenBy) throw new Error(`${name}: ${b.source} would be hidden by the mount at ${hiddenBy.target}`);
-  });
+  // Parents before children, as the kubelet orders mounts: a volume under another (a Secret inside
+  // /etc/backup-policy, say) must not be hidden by it.
+  binds.sort((a, b) => a.target.split('/').length - b.target.split('/').length);
 
   const setpriv = [
     'setpriv',
@@ -452,22 +438,39 @@ function preparePod(work: string, view: CronJobView, cluster: TestCluster, opts:
   ];
   const command = opts.command ?? [...view.command, ...view.args];
   if (command.length === 0) throw new Error(`${name}: no command (the harness does not know the image's entrypoint)`);
+  // The container's root: the cached image below, this pod's writable layer above, as overlayfs
+  // container runtimes do. Mount points missing from the image are created in the pod's layer.
+  const root = path.join(work, 'root');
+  const inRoot = (target: string) => path.join(root, target);
+  for (const d of ['root', 'layer', 'overlay-work']) fs.mkdirSync(path.join(work, d), { mode: 0o755 });
   const lines = [
     'set -euo pipefail',
     `hostname ${sh(podName)}`,
-    // Pods get their own /dev/shm; without this one the job would write to the host's.
-    'mount -t tmpfs -o size=64m,nosuid,nodev,noexec shm /dev/shm',
+    `mount -t overlay overlay -o ${sh(`lowerdir=${rootfs},upperdir=${path.join(work, 'layer')},workdir=${path.join(work, 'overlay-work')}`)} ${sh(root)}`,
   ];
   for (const b of binds) {
-    lines.push(`mount --bind ${sh(b.source)} ${sh(b.target)}`);
-    if (b.readOnly) lines.push(`mount -o remount,bind,ro ${sh(b.target)}`);
+    lines.push(fs.statSync(b.source).isDirectory() ? `mkdir -p ${sh(inRoot(b.target))}` : `touch ${sh(inRoot(b.target))}`);
+  }
+  if (view.readOnlyRootFilesystem) lines.push(`mount -o remount,bind,ro ${sh(root)}`);
+  lines.push(
+    `mount -t proc -o nosuid,nodev,noexec proc ${sh(inRoot('/proc'))}`,
+    `mount -t sysfs -o ro,nosuid,nodev,noexec sysfs ${sh(inRoot('/sys'))}`,
+    `mount -t tmpfs -o nosuid,mode=755,size=64k dev ${sh(inRoot('/dev'))}`,
+    ...POD_DEVICES.map((d) => `touch ${sh(inRoot(`/dev/${d}`))} && mount --bind /dev/${d} ${sh(inRoot(`/dev/${d}`))}`),
+    `ln -s /proc/self/fd ${sh(inRoot('/dev/fd'))}`,
+    ...['stdin', 'stdout', 'stderr'].map((n, i) => `ln -s /proc/self/fd/${i} ${sh(inRoot(`/dev/${n}`))}`),
+    // Pods get their own /dev/shm; without this one the job would write to the host's.
+    `mkdir ${sh(inRoot('/dev/shm'))} && mount -t tmpfs -o size=64m,nosuid,nodev,noexec shm ${sh(inRoot('/dev/shm'))}`,
+  );
+  for (const b of binds) {
+    lines.push(`mount --bind ${sh(b.source)} ${sh(inRoot(b.target))}`);
+    if (b.readOnly) lines.push(`mount -o remount,bind,ro ${sh(inRoot(b.target))}`);
     if (b.vanishes) lines.push(`rm -rf -- ${sh(b.source)}`);
   }
-  if (view.readOnlyRootFilesystem) lines.push('mount -o remount,bind,ro /');
-  lines.push('cd /');
-  // Exactly the pod's environment: read from the file, replacing everything else, then exec.
-  const perl = 'open(my $f, "<", shift) or die "env: $!"; local $/ = "\\0"; %ENV = (); while (my $l = <$f>) { chop $l; my ($k, $v) = split(/=/, $l, 2); $ENV{$k} = $v } close $f; exec { $ARGV[0] } @ARGV or die "exec $ARGV[0]: $!"';
-  lines.push(`exec perl -e ${sh(perl)} ${sh(path.join(work, 'env'))} ${[...setpriv, ...command].map(sh).join(' ')}`);
+  // Exactly the pod's environment: read from the root-only file on the host, replacing everything
+  // else, then into the image's root and exec there (setpriv is the image's util-linux).
+  const perl = 'open(my $f, "<", shift) or die "env: $!"; local $/ = "\\0"; %ENV = (); while (my $l = <$f>) { chop $l; my ($k, $v) = split(/=/, $l, 2); $ENV{$k} = $v } close $f; my $root = shift; chroot($root) or die "chroot: $!"; chdir("/") or die "chdir: $!"; exec { $ARGV[0] } @ARGV or die "exec $ARGV[0]: $!"';
+  lines.push(`exec perl -e ${sh(perl)} ${sh(path.join(work, 'env'))} ${sh(root)} ${[...setpriv, ...command].map(sh).join(' ')}`);
   fs.writeFileSync(path.join(work, 'pod.sh'), `${lines.join('\n')}\n`, { mode: 0o700 });
   return tmpDir;
 }
@@ -479,14 +482,15 @@ export function startPod(cluster: TestCluster, name: string, opts: PodOptions = 
     throw new Error(`${name}: runAsNonRoot with uid 0; the kubelet would refuse to start the container`);
   }
   if (!view.readOnlyRootFilesystem) throw new Error(`${name}: the harness expects read_only_root_filesystem`);
-  ensureMountPoints(view);
+  const rootfs = requireRootfs('backup-tools');
+  fs.mkdirSync(PODS_ROOT, { recursive: true, mode: 0o700 });
   // As the CronJob controller and the Job controller name it: <cronjob>-<scheduled minute>-<5 chars>.
   const podName = `${name}-${Math.floor(Date.now() / 60000)}-${crypto.randomBytes(3).toString('hex').slice(0, 5)}`;
-  const env = podEnvironment(view, cluster, podName);
+  const env = podEnvironment(view, cluster, podName, rootfs);
   const work = fs.mkdtempSync(path.join(PODS_ROOT, `${name}-`));
   let tmpDir: string | undefined;
   try {
-    tmpDir = preparePod(work, view, cluster, opts, env, podName);
+    tmpDir = preparePod(work, view, cluster, opts, env, podName, rootfs);
   } catch (e) {
     // A pod that cannot be set up leaves nothing behind.
     fs.rmSync(work, { recursive: true, force: true });

@@ -6,7 +6,7 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { freePort, runOk, waitUntil } from '../support/servers';
+import { freePort, runOk, serverCommand, SERVER_VERSIONS, waitUntil } from '../support/servers';
 
 export interface EtcdServer {
   endpoint: string;
@@ -90,24 +90,28 @@ export async function startEtcdTls(): Promise<EtcdTls> {
   };
 }
 
-/** `etcdctl snapshot restore` of a raw snapshot into a new member, then that member started. */
-export async function startEtcdFromSnapshot(snapshot: string): Promise<{ server: EtcdServer; restoreSeconds: number }> {
+/**
+ * `etcdctl snapshot restore` of a raw snapshot into a new member, then that member started, both
+ * from the given etcd version (SERVER_VERSIONS.etcd; this machine's by default).
+ */
+export async function startEtcdFromSnapshot(snapshot: string, version: string = SERVER_VERSIONS.etcd[0]): Promise<{ server: EtcdServer; restoreSeconds: number }> {
+  const cmd = (...argv: string[]) => serverCommand('etcd', version, argv);
   const dir = fs.mkdtempSync('/tmp/bp-etcdrestore-');
   const started = Date.now();
   const peerPort = await freePort();
   // The restored member is named and addressed as it will be started, so that its membership data
   // agrees with its flags.
-  await runOk('etcdctl', ['snapshot', 'restore', snapshot, '--data-dir', path.join(dir, 'data'), '--name', 'restored',
-    '--initial-cluster', `restored=http://127.0.0.1:${peerPort}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`],
+  await runOk(...cmd('etcdctl', 'snapshot', 'restore', snapshot, '--data-dir', path.join(dir, 'data'), '--name', 'restored',
+    '--initial-cluster', `restored=http://127.0.0.1:${peerPort}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`),
   { env: { ...process.env, ETCDCTL_API: '3' } });
   const port = await freePort();
   const endpoint = `http://127.0.0.1:${port}`;
   const log = fs.openSync(path.join(dir, 'server.log'), 'a');
-  const child = spawn('etcd', ['--name', 'restored', '--data-dir', path.join(dir, 'data'),
+  const child = spawn(...cmd('etcd', '--name', 'restored', '--data-dir', path.join(dir, 'data'),
     '--listen-client-urls', endpoint, '--advertise-client-urls', endpoint,
-    '--listen-peer-urls', `http://127.0.0.1:${peerPort}`, '--unsafe-no-fsync'], { stdio: ['ignore', log, log] });
+    '--listen-peer-urls', `http://127.0.0.1:${peerPort}`, '--unsafe-no-fsync'), { stdio: ['ignore', log, log] });
   fs.closeSync(log);
-  const ctl = (...args: string[]) => runOk('etcdctl', args, { env: { ...process.env, ETCDCTL_API: '3', ETCDCTL_ENDPOINTS: endpoint } });
+  const ctl = (...args: string[]) => runOk(...cmd('etcdctl', ...args), { env: { ...process.env, ETCDCTL_API: '3', ETCDCTL_ENDPOINTS: endpoint } });
   await waitUntil(async () => ctl('endpoint', 'health').then(() => true, () => false), 15000, 'restored etcd healthy').catch((e: Error) => {
     child.kill('SIGKILL');
     throw new Error(`${e.message}\n${fs.readFileSync(path.join(dir, 'server.log'), 'utf8').slice(-2000)}`);

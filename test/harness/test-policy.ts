@@ -5,7 +5,7 @@
  * them to the loopback test servers.
  */
 import { homelabPolicy } from '../../stacks/homelab-policy';
-import type { BackupPolicyInput } from '../../policy/schema';
+import type { BackupPolicyInput } from '../../policy/parse/policy-schema';
 import { synthStack } from '../support/synth';
 import type { TestCluster } from './cronjob-harness';
 
@@ -31,6 +31,8 @@ export interface TestPorts {
   etcdTls?: number;
   /** The plain-http etcd of the `etcd-plain` test service. */
   etcdPlain?: number;
+  /** The fake Vault's API port (test/fakes/vault-api.ts). */
+  vault?: number;
 }
 
 /** Secret values the test servers are set up with, by the homelab policy's Secret names. */
@@ -49,6 +51,9 @@ export function testPolicy(ports: TestPorts): BackupPolicyInput {
   p.services.postgresql.connection.port = ports.postgres ?? UNUSED_PORT;
   p.services.mysql.connection.port = ports.mysql ?? UNUSED_PORT;
   p.services.redis.connection.port = ports.redis ?? UNUSED_PORT;
+  const vault = new URL(p.services.vault.address);
+  vault.port = String(ports.vault ?? UNUSED_PORT);
+  p.services.vault.address = vault.origin;
   // kubeadm's etcd on the control-plane node's loopback, reached over the host network.
   p.services.etcd.endpoints = [`https://127.0.0.1:${ports.etcdTls ?? UNUSED_PORT}`];
   // An etcd reached through a Service name without TLS: the same script and image as the homelab's

@@ -2,13 +2,13 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parsePolicy } from '../../policy/plan';
-import { planHost } from '../../policy/host-plan';
-import { renderHostBundle, writeHostBundle } from '../../policy/render/host-bundle';
-import { readScript, scriptsDir } from '../../policy/scripts';
+import { planPolicy } from '../../policy/plan/plan';
+import { renderHostBundle } from '../../policy/render/host-bundle';
+import { writeHostBundle } from '../../policy/io/write-bundle';
+import { readScript, scriptsDir } from '../../policy/io/scripts';
 import { homelabPolicy } from '../../stacks/homelab-policy';
 
-const plan = planHost(parsePolicy(homelabPolicy))!;
+const plan = planPolicy(homelabPolicy).host!;
 const dirs: string[] = [];
 const tmp = (label: string) => {
   const d = fs.mkdtempSync(`/tmp/bp-host-${label}-`);

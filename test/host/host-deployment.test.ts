@@ -9,10 +9,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parsePolicy } from '../../policy/plan';
-import { planHost } from '../../policy/host-plan';
+import { planPolicy } from '../../policy/plan/plan';
 import { renderHostBundle } from '../../policy/render/host-bundle';
-import { readScript } from '../../policy/scripts';
+import { readScript } from '../../policy/io/scripts';
 import { Testing } from 'cdktf';
 import { BackupStack } from '../../stacks/backup-stack';
 import { homelabPolicy } from '../../stacks/homelab-policy';
@@ -20,7 +19,7 @@ import { samplePolicy } from '../support/policies';
 import { strings, synthStack } from '../support/synth';
 
 const stack = synthStack(homelabPolicy);
-const bundle = renderHostBundle(planHost(parsePolicy(homelabPolicy))!, readScript);
+const bundle = renderHostBundle(planPolicy(homelabPolicy).host!, readScript);
 const sha = (text: string) => createHash('sha256').update(text).digest('hex');
 const nullResources = (s: any) => Object.values<any>(s.resource?.null_resource ?? {});
 
@@ -109,14 +108,16 @@ describe('the host deployment', () => {
     bundle.forEach((file, i) => expect({ file: file.name, equal: evaluated[`f${i}`] === file.content }).toEqual({ file: file.name, equal: true }));
   });
 
-  test('the connection expressions: ssh-agent without a key path, the key file and host key when given', () => {
+  test('the connection expressions: a host key is required, ssh-agent without a key path, the key file when given', () => {
     const [resource] = nullResources(stack);
     const c = resource.connection;
     const config = {
       variable: stack.variable,
       output: { agent: { value: c.agent }, private_key: { value: c.private_key }, host_key: { value: c.host_key }, host: { value: c.host }, port: { value: c.port } },
     };
-    expect(terraformEvaluate(config)).toEqual({ agent: true, host: '192.168.1.127', port: 22 });
+    // No host key pinned: Terraform refuses before it would connect (install.sh runs as root).
+    expect(() => terraformEvaluate(config)).toThrow(/No SSH host key is pinned for 192\.168\.1\.127/);
+    expect(terraformEvaluate(config, { host_ssh_host_key: 'ssh-ed25519 AAAApinned' })).toEqual({ agent: true, host_key: 'ssh-ed25519 AAAApinned', host: '192.168.1.127', port: 22 });
     const dir = mkdtempSync(join(tmpdir(), 'bp-key-'));
     try {
       writeFileSync(join(dir, 'id'), 'test key material\n');
@@ -125,5 +126,32 @@ describe('the host deployment', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the SSH host key', () => {
+  const withHost = (edit: (host: any) => void) => {
+    const policy = structuredClone(homelabPolicy) as any;
+    edit(policy.host);
+    return synthStack(policy, 'keyed');
+  };
+  const evaluate = (synthesized: any, vars: Record<string, string> = {}) =>
+    terraformEvaluate({ variable: synthesized.variable, output: { host_key: { value: nullResources(synthesized)[0].connection.host_key } } }, vars);
+
+  test('a key pinned in the policy is the default Terraform checks against', () => {
+    const pinned = withHost((h) => (h.hostKey = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPinnedKeyOfTheHost'));
+    expect(pinned.variable.host_ssh_host_key.default).toBe('ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPinnedKeyOfTheHost');
+    expect(evaluate(pinned)).toEqual({ host_key: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPinnedKeyOfTheHost' });
+  });
+
+  test('deploying unchecked needs the policy to say so, and then nothing is checked', () => {
+    const unchecked = withHost((h) => (h.acceptUnknownHostKey = true));
+    expect(unchecked.variable.host_ssh_host_key.validation).toBeUndefined();
+    expect(evaluate(unchecked)).toEqual({});
+  });
+
+  test('a malformed key, or a key together with acceptUnknownHostKey, is refused with its path', () => {
+    expect(() => withHost((h) => (h.hostKey = 'not a key'))).toThrow(/host\.hostKey: not an SSH public host key/);
+    expect(() => withHost((h) => Object.assign(h, { hostKey: 'ssh-ed25519 AAAAx', acceptUnknownHostKey: true }))).toThrow(/host\.acceptUnknownHostKey: a pinned hostKey and acceptUnknownHostKey contradict/);
   });
 });

@@ -8,10 +8,9 @@
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parsePolicy } from '../../policy/plan';
-import { planHost } from '../../policy/host-plan';
+import { planPolicy } from '../../policy/plan/plan';
 import { renderHostConfig } from '../../policy/render/systemd';
-import type { HostInput } from '../../policy/schema';
+import type { HostInput } from '../../policy/schema/host';
 import { samplePolicy } from '../support/policies';
 import { runScript, startScript, type RunOptions, type RunningScript, type ScriptResult } from '../support/run-script';
 import { freePort, runOk, waitUntil } from '../support/servers';
@@ -103,7 +102,7 @@ export function labHost(root: string, over: Partial<HostInput> = {}): HostInput 
 
 /** Renders host.env for the lab through parsePolicy -> planHost -> renderHostConfig. */
 export function writeConfig(lab: Lab, host: HostInput): void {
-  const plan = planHost(parsePolicy({ ...samplePolicy(), host }))!;
+  const plan = planPolicy({ ...samplePolicy(), host }).host!;
   fs.writeFileSync(lab.configFile, renderHostConfig(plan));
   lab.host = host;
 }

@@ -1,6 +1,6 @@
-import { parsePolicy } from '../../policy/plan';
-import { PolicyValidationError } from '../../policy/errors';
-import { planHost } from '../../policy/host-plan';
+import { parsePolicy } from '../../policy/parse/parse';
+import { planParsedPolicy, planPolicy } from '../../policy/plan/plan';
+import { PolicyValidationError } from '../../policy/values/errors';
 import { homelabPolicy } from '../../stacks/homelab-policy';
 import { samplePolicy } from '../support/policies';
 import { labHost } from './host-lab';
@@ -26,7 +26,7 @@ describe('the host section', () => {
   test('is optional: a policy without one stays valid and plans no host', () => {
     const parsed = parsePolicy(samplePolicy());
     expect(parsed.host).toBeUndefined();
-    expect(planHost(parsed)).toBeUndefined();
+    expect(planParsedPolicy(parsed).host).toBeUndefined();
   });
 
   test('fills in defaults', () => {
@@ -39,14 +39,15 @@ describe('the host section', () => {
     }));
     const host = parsed.host!;
     expect([host.snapshots.lvPattern, host.snapshots.minFreePercent, host.fileBackup.weeklyGenerations, host.offsite.fullSync]).toEqual(['vm-*-pvc-*', 15, 4, 'first-sunday']);
-    expect([host.installDir, host.randomizedDelay, host.offsite.nas.port, host.offsite.nas.user]).toEqual(['/usr/local/lib/backup-policy', '5m', 22, 'root']);
-    expect(host.fileBackup.sqlite).toEqual({ retention: { keepWithin: '28d', keepLast: 4 }, minSizeRatio: 0.5 });
+    expect([host.installDir, host.randomizedDelay.toString(), host.offsite.nas.port, host.offsite.nas.user]).toEqual(['/usr/local/lib/backup-policy', '5m', 22, 'root']);
+    const sqlite = host.fileBackup.sqlite;
+    expect([sqlite.retention.keepWithin.toString(), sqlite.retention.keepLast, sqlite.minSizeRatio]).toEqual(['28d', 4, 0.5]);
     // The host's zone defaults to the policy's.
-    expect(planHost(parsed)!.timeZone).toBe('Europe/London');
+    expect(planParsedPolicy(parsed).host!.timeZone).toBe('Europe/London');
   });
 
   test('the bundled homelab declares the spec\'s host', () => {
-    const plan = planHost(parsePolicy(homelabPolicy))!;
+    const plan = planPolicy(homelabPolicy).host!;
     expect(plan.jobs.map((j) => [j.name, j.onCalendar, j.staleAfter.toHuman()])).toEqual([
       ['lvm-pvc-snapshot', '*-*-* 03:00:00 Europe/London', '36 hours'],
       ['daily-backup', '*-*-* 05:00:00 Europe/London', '36 hours'],

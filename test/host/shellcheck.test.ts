@@ -3,11 +3,16 @@ import * as path from 'node:path';
 import { run } from '../support/servers';
 import { SCRIPTS_DIR } from '../support/run-script';
 import { KUBECTL_FAKE_DIR, LVM_FAKE_DIR } from './host-lab';
+import { planPolicy } from '../../policy/plan/plan';
+import { HOST_INSTALLER, HOST_LIBRARIES } from '../../policy/plan/host-plan';
+import { homelabPolicy } from '../../stacks/homelab-policy';
 
 // The host jobs, their library and installer, and the fakes the tests run them against (a fake
 // with a bug of its own could make a broken script pass).
-const jobs = ['lvm-pvc-snapshot.sh', 'daily-backup.sh', 'offsite-sync-backup.sh', 'nfs-change-tracker.sh', 'host-install.sh'].map((f) => path.join(SCRIPTS_DIR, f));
-const scripts = [...jobs, path.join(SCRIPTS_DIR, 'host-lib.sh'), path.join(SCRIPTS_DIR, 'sqlite-lib.sh'), path.join(LVM_FAKE_DIR, 'lvm'), path.join(KUBECTL_FAKE_DIR, 'kubectl')];
+// Derived from the bundled host plan: every script the bundle ships, libraries and installer included.
+const host = planPolicy(homelabPolicy).host!;
+const jobs = [...host.jobs.map((j) => j.script), host.tracker.script, HOST_INSTALLER].map((f) => path.join(SCRIPTS_DIR, f));
+const scripts = [...jobs, ...HOST_LIBRARIES.map((f) => path.join(SCRIPTS_DIR, f)), path.join(LVM_FAKE_DIR, 'lvm'), path.join(KUBECTL_FAKE_DIR, 'kubectl')];
 
 describe('host scripts', () => {
   test('shellcheck reports nothing, following the sourced libraries (-x)', async () => {

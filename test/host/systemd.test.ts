@@ -6,16 +6,17 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parsePolicy } from '../../policy/plan';
-import { planHost, type HostPlan } from '../../policy/host-plan';
-import { renderHostBundle, writeHostBundle } from '../../policy/render/host-bundle';
+import { planPolicy } from '../../policy/plan/plan';
+import type { HostPlan } from '../../policy/plan/host-plan';
+import { renderHostBundle } from '../../policy/render/host-bundle';
+import { writeHostBundle } from '../../policy/io/write-bundle';
 import { renderHostConfig, renderHostUnits } from '../../policy/render/systemd';
-import { readScript } from '../../policy/scripts';
-import { Schedule } from '../../policy/schedule';
+import { readScript } from '../../policy/io/scripts';
+import { Schedule } from '../../policy/values/schedule';
 import { homelabPolicy } from '../../stacks/homelab-policy';
 import { run } from '../support/servers';
 
-const plan: HostPlan = planHost(parsePolicy(homelabPolicy))!;
+const plan: HostPlan = planPolicy(homelabPolicy).host!;
 const units = renderHostUnits(plan);
 
 /** A root filesystem with systemd's own units and the installed bundle, for `verify --root`. */

@@ -20,7 +20,8 @@ import { groupValues, seedGroup, SENTINEL_SUCCESS_TS } from '../harness/pushgate
 import { dirState, holdLock, killProcessTree, parentPid, smallFilesystem, truncatingRdbProxy } from '../harness/faults';
 import { MYSQL_ROOT_OVER_TCP, MYSQL_SEED_SQL, seedEtcd, seedRedis } from '../harness/seeds';
 import { RespClient } from '../harness/resp';
-import { vaultShims, VaultFakeMode } from '../harness/vault-shim';
+import { inImage } from '../support/rootfs';
+import { startVaultNode, VaultAnswer, VaultNode } from '../fakes/vault-api';
 import { createVaultwardenData, VaultwardenData } from '../harness/vaultwarden';
 
 // ---------------------------------------------------------------------------------------------
@@ -33,7 +34,7 @@ let etcd: Etcd;
 let pgw: Pushgateway;
 let vw: VaultwardenData;
 let cluster: TestCluster;
-let vaultAddress: string;
+let vault: VaultNode;
 const cleanups: (() => Promise<void> | void)[] = [];
 
 function tempDir(label: string, owner: number): string {
@@ -78,8 +79,6 @@ interface Subject {
   /** The job's uid, which owns the backup directory. */
   owner: number;
   keepLast: number;
-  /** Options every run of this job needs (the Vault CLI double). */
-  base?: () => PodOptions;
   /** How its server goes down, and what the log then says. */
   down: () => PodOptions;
   downLog: RegExp;
@@ -87,8 +86,9 @@ interface Subject {
   verify: (file: string) => Promise<void>;
 }
 
+/** Runs an engine's check with the image's tools: the version that wrote the file reads it. */
 async function ok(cmd: string, args: string[]): Promise<void> {
-  const r = await run(cmd, args);
+  const r = await run(...inImage('backup-tools', [cmd, ...args]));
   if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
 }
 
@@ -133,10 +133,9 @@ const SUBJECTS: Record<string, Subject> = {
   },
   vault: {
     job: 'vault-backup', service: 'vault', kind: 'snapshot', engine: 'vault', claim: 'vault-backup', owner: 10001, keepLast: 4,
-    base: () => ({ shims: vaultShims({ address: vaultAddress, token: SECRETS.vaultToken, mode: 'ok' }) }),
-    // The fake's "sealed Vault" answer: what the CLI says when the server cannot take a snapshot.
-    down: () => ({ shims: vaultShims({ address: vaultAddress, token: SECRETS.vaultToken, mode: 'fail' }) }),
-    downLog: /Vault is sealed[\s\S]*snapshot save failed/,
+    // FAKE VAULT (test/fakes/vault-api.ts): Vault cannot be installed here.
+    down: () => ({ hosts: { [HOST.vault]: DEAD_ADDRESS } }),
+    downLog: /cannot download the snapshot from \S+ \(curl exit 7\)/,
     verify: (f) => ok('gzip', ['-tq', f]),
   },
   sqlite: {
@@ -184,25 +183,25 @@ function runOkSync(argv: string[]): void {
 }
 
 beforeAll(async () => {
-  [pg, my, redis, etcd, pgw] = await Promise.all([
+  [pg, my, redis, etcd, pgw, vault] = await Promise.all([
     startPostgres({ password: SECRETS.postgres }),
     startMariadb(),
     startRedis({ password: SECRETS.redis }),
     startEtcd(),
     startPushgateway(),
+    startVaultNode({ token: SECRETS.vaultToken }),
   ]);
-  cleanups.push(() => pg.stop(), () => my.stop(), () => redis.stop(), () => etcd.stop(), () => pgw.stop());
+  cleanups.push(() => pg.stop(), () => my.stop(), () => redis.stop(), () => etcd.stop(), () => pgw.stop(), () => vault.stop());
   await seedAll();
   vw = await createVaultwardenData(tempDir('vw-data', 0), 5000);
   const claims: TestCluster['claims'] = { 'vaultwarden-data': vw.dir };
   cluster = testCluster(
-    { pushgateway: Number(new URL(pgw.url).port), postgres: pg.port, mysql: my.port, redis: redis.port, etcdPlain: Number(new URL(etcd.endpoint).port) },
+    { pushgateway: Number(new URL(pgw.url).port), postgres: pg.port, mysql: my.port, redis: redis.port, etcdPlain: Number(new URL(etcd.endpoint).port), vault: vault.port },
     claims,
   );
-  vaultAddress = `http://${HOST.vault}:8200`;
   for (const s of Object.values(SUBJECTS)) {
     const dir = tempDir(`golden-${s.service}`, s.owner);
-    const job = await runJob(cluster, s.job, { ...s.base?.(), claims: { ...claims, [s.claim]: dir } });
+    const job = await runJob(cluster, s.job, { claims: { ...claims, [s.claim]: dir } });
     if (!job.succeeded) throw new Error(`golden run of ${s.job} failed:\n${job.attempts.map((a) => a.stderr).join('\n')}`);
     golden[s.job] = { dir, files: [...dirState(dir).keys()].filter(isSeriesFile) };
   }
@@ -369,9 +368,18 @@ const SPECIFIC: [string, string, Cell][] = [
     why: () => /kept as db_\S+\.rejected/,
     rejected: true,
   }],
-  ...(['corrupt', 'truncated', 'empty'] as VaultFakeMode[]).map((mode): [string, string, Cell] => ['vault', `the CLI writes a ${mode} snapshot and exits 0`, {
-    options: () => ({ shims: vaultShims({ address: vaultAddress, token: SECRETS.vaultToken, mode }) }),
-    why: () => ({ corrupt: /checksum mismatch for state\.bin/, truncated: /not a valid gzip stream/, empty: /the snapshot is empty/ } as Record<string, RegExp>)[mode],
+  ...([
+    ['sealed', /Vault is sealed or has no active node \(HTTP 503/],
+    ['corrupt', /checksum mismatch for state\.bin/],
+    ['truncated', /the snapshot download was cut short/],
+    ['cut-gzip', /not a valid gzip stream/],
+    ['empty', /the snapshot is empty/],
+  ] as [VaultAnswer, RegExp][]).map(([answer, why]): [string, string, Cell] => ['vault', `Vault answers ${answer}`, {
+    setup: async () => {
+      vault.answer = answer;
+      return async () => void (vault.answer = 'ok');
+    },
+    why: () => why,
   }]),
 ];
 
@@ -428,7 +436,7 @@ async function runCell(s: Subject, cell: Cell): Promise<void> {
   const undo = await cell.setup?.(s, target);
   try {
     const extra = cell.options?.(s, target) ?? {};
-    const opts: PodOptions & { attempts?: number } = { ...s.base?.(), ...extra, claims: { [s.claim]: target, ...extra.claims } };
+    const opts: PodOptions & { attempts?: number } = { ...extra, claims: { [s.claim]: target, ...extra.claims } };
     const running = runJob(cluster, s.job, opts);
     // The job is awaited even when the action fails, so that no pod outlives the cell.
     const acted = cell.during?.().then(() => undefined, (e: Error) => e);
@@ -478,7 +486,7 @@ describe('Pushgateway down', () => {
     const before = dirState(target);
     await seedGroup(pgw, s.service, s.kind, s.engine);
     const seeded = await groupValues(pgw, s.service, s.kind);
-    const job = await runJob(cluster, s.job, { ...s.base?.(), claims: { [s.claim]: target }, hosts: { [HOST.pushgateway]: DEAD_ADDRESS } });
+    const job = await runJob(cluster, s.job, { claims: { [s.claim]: target }, hosts: { [HOST.pushgateway]: DEAD_ADDRESS } });
     expect(job.attempts).toHaveLength(1);
     const pod = job.attempts[0];
     expect(pod.stderr).toMatch(/WARNING: metrics push to \S+ failed/);

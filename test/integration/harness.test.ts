@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { cronJob, runJob, startPod, TestCluster } from '../harness/cronjob-harness';
 import { HOST, SECRETS, testCluster } from '../harness/test-policy';
-import { scriptsDir } from '../../policy/scripts';
+import { scriptsDir } from '../../policy/io/scripts';
 
 let cluster: TestCluster;
 const dirs: string[] = [];
@@ -43,6 +43,29 @@ async function probe(job: string, script: string, opts: { hosts?: Record<string,
 }
 
 describe('a pod run by the harness', () => {
+  it('runs in the image\'s root filesystem: trixie, its clients, its users, and nothing of the host', async () => {
+    const r = await probe('postgresql-full-backup', [
+      'echo "debian $(cat /etc/debian_version)"',
+      'pg_dump --version; mariadb-dump --version; redis-cli --version; etcdctl version | head -1; sqlite3 --version | cut -d" " -f1',
+      'grep -c . /etc/passwd >/dev/null && getent passwd 10001',
+      'ls /usr/local/bin | wc -l',
+      `test -e ${JSON.stringify(path.resolve(__dirname))} && echo host-visible || echo host-hidden`,
+    ].join('\n'));
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^debian 13\./);
+    expect(r.stdout).toMatch(/pg_dump \(PostgreSQL\) 17\./);
+    expect(r.stdout).toMatch(/from 11\.8\.\d+-MariaDB/);
+    expect(r.stdout).toMatch(/redis-cli 8\./);
+    expect(r.stdout).toMatch(/etcdctl version: 3\.5\./);
+    expect(r.stdout).toMatch(/\n3\.46\./);
+    expect(lines).toContain('backup-job:x:10001:10001::/nonexistent:/usr/sbin/nologin');
+    // This machine keeps tools in /usr/local/bin (terraform); the image has none.
+    expect(lines).toContain('0');
+    expect(lines).toContain('host-hidden');
+  });
+
   it('gets the ConfigMap scripts byte for byte, through the kubelet\'s ..data symlinks, read-only', async () => {
     const r = await probe('postgresql-full-backup', [
       'cd /opt/backup-policy',
@@ -72,7 +95,7 @@ describe('a pod run by the harness', () => {
       'echo "pid $$ home $HOME host $(hostname)"',
     ].join('\n'));
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('uid 10001 gid 10001 groups 10001 user backup');
+    expect(r.stdout).toContain('uid 10001 gid 10001 groups 10001 user backup-job');
     expect(r.stdout).toMatch(/CapEff:\s+0{16}/);
     expect(r.stdout).toMatch(/CapBnd:\s+0{16}/);
     expect(r.stdout).toMatch(/NoNewPrivs:\s+1/);
@@ -80,7 +103,8 @@ describe('a pod run by the harness', () => {
     expect(r.stdout).toContain('tmp writable');
     expect(r.stdout).toContain('backup writable');
     // The job's shell is PID 1, as in a container.
-    expect(r.stdout).toContain(`pid 1 home /home/backup host ${r.podName}`);
+    // HOME as the runtime derives it from the image's passwd (images/backup-tools/configure-rootfs.sh).
+    expect(r.stdout).toContain(`pid 1 home /nonexistent host ${r.podName}`);
     expect(fs.existsSync('/rootfs-probe')).toBe(false);
     expect(r.tmpLeftovers).toEqual(['probe']);
   });

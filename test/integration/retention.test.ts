@@ -15,7 +15,7 @@ import { runJob, TestCluster } from '../harness/cronjob-harness';
 import { DEAD_ADDRESS, HOST, SECRETS, testCluster } from '../harness/test-policy';
 import { groupValues } from '../harness/pushgateway';
 import { homelabPolicy } from '../../stacks/homelab-policy';
-import { Duration } from '../../policy/duration';
+import { Duration } from '../../policy/values/duration';
 
 const DAY = 86400;
 /** Day 1 of the simulation: 00:00 in the policy's Europe/London, UTC in winter. */

@@ -1,53 +1,62 @@
 /**
- * The homelab's Vault CronJob, run from the synthesized stack through the harness. FAKE VAULT: the
- * `vault` the pod runs is a test double (test/harness/vault-shim.ts explains why and what it
- * checks); everything else is the real artifact: the script from the ConfigMap, the environment
- * with the token from its Secret, the volumes, the user, the Pushgateway.
+ * The homelab's Vault CronJob, run from the synthesized stack through the harness, inside the image.
+ * FAKE VAULT: Vault cannot be installed here, so its HTTP API is answered by test/fakes/vault-api.ts
+ * (which says what it keeps of the real one); everything else is the real artifact: the script from
+ * the ConfigMap, the image's curl, the environment with the token from its Secret, the volumes, the
+ * user, the Pushgateway.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { Pushgateway, runOk, startPushgateway } from '../support/servers';
+import { freePort, Pushgateway, runOk, startPushgateway } from '../support/servers';
 import { allFiles, seriesIn } from '../support/run-script';
-import { cronJob, runJob, TestCluster } from '../harness/cronjob-harness';
-import { SECRETS, testCluster } from '../harness/test-policy';
-import { vaultShims } from '../harness/vault-shim';
+import { runJob, TestCluster } from '../harness/cronjob-harness';
+import { HOST, SECRETS, testCluster } from '../harness/test-policy';
 import { groupValues } from '../harness/pushgateway';
 import { recordTiming } from '../harness/timings';
+import { SNAPSHOT_PATH, startVaultNode, VaultNode } from '../fakes/vault-api';
+
+/** Where the standby listens: the Service name pointed at it, as during a leader change. */
+const STANDBY_ADDRESS = '127.0.0.6';
 
 let pgw: Pushgateway;
 let cluster: TestCluster;
 let nfs: string;
-let address: string;
+let active: VaultNode;
+let standby: VaultNode;
 const cleanups: (() => Promise<void> | void)[] = [];
 
 beforeAll(async () => {
   pgw = await startPushgateway();
   cleanups.push(() => pgw.stop());
+  // Vault pods listen on one port; the active node's api_addr is its pod address.
+  const port = await freePort();
+  active = await startVaultNode({ token: SECRETS.vaultToken, port, stateBytes: 1 << 20 });
+  standby = await startVaultNode({ token: SECRETS.vaultToken, answer: 'standby', host: STANDBY_ADDRESS, port, activeAddress: active.address });
+  cleanups.push(() => active.stop(), () => standby.stop());
   nfs = fs.mkdtempSync('/tmp/bp-it-vault-');
   fs.chownSync(nfs, 10001, 10001);
   cleanups.push(() => fs.rmSync(nfs, { recursive: true, force: true }));
-  cluster = testCluster({ pushgateway: Number(new URL(pgw.url).port) }, { 'vault-backup': nfs });
-  address = cronJob(cluster.stack, 'vault-backup').env.find((e) => e.name === 'VAULT_ADDR')!.value!;
+  cluster = testCluster({ pushgateway: Number(new URL(pgw.url).port), vault: port }, { 'vault-backup': nfs });
 }, 60000);
 
 afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
-describe('vault-backup (fake vault CLI)', () => {
-  it('publishes exactly the snapshot the CLI wrote, and it unpacks with every checksum matching', async () => {
+describe('vault-backup (fake Vault HTTP API)', () => {
+  it('publishes exactly the snapshot the active node served, and it unpacks with every checksum matching', async () => {
     const before = Math.floor(Date.now() / 1000);
-    const job = await runJob(cluster, 'vault-backup', { shims: vaultShims({ address, token: SECRETS.vaultToken, mode: 'ok' }) });
+    const job = await runJob(cluster, 'vault-backup');
     const pod = job.attempts[0];
     expect(pod.stderr).toContain('finished successfully');
     expect(pod.code).toBe(0);
     expect(pod.stdout + pod.stderr).not.toContain(SECRETS.vaultToken);
+    expect(active.requests.at(-1)).toEqual({ method: 'GET', url: SNAPSHOT_PATH, tokenOk: true, status: 200 });
     const [snap] = seriesIn(nfs, 'snapshot_', '.snap');
     expect(allFiles(nfs)).toEqual(['.lock-snapshot', snap]);
     const file = path.join(nfs, snap);
-    const written = /fake vault: wrote sha256 ([0-9a-f]{64})/.exec(pod.stderr)?.[1];
-    expect(createHash('sha256').update(fs.readFileSync(file)).digest('hex')).toBe(written);
+    expect(createHash('sha256').update(fs.readFileSync(file)).digest('hex')).toBe(active.servedSha256);
     const g = await groupValues(pgw, 'vault', 'snapshot');
     expect(g.backup_last_run_success).toBe(1);
     expect(g.backup_last_success_timestamp_seconds).toBeGreaterThanOrEqual(before);
@@ -64,17 +73,32 @@ describe('vault-backup (fake vault CLI)', () => {
     expect(fs.readdirSync(dir).sort()).toEqual(['SHA256SUMS', 'SHA256SUMS.sealed', 'meta.json', 'state.bin']);
     expect(JSON.parse(fs.readFileSync(path.join(dir, 'meta.json'), 'utf8'))).toMatchObject({ Index: 42 });
 
-    recordTiming('vault (FAKE vault CLI; restore = unpack and checksum, not a Vault restore)', {
+    recordTiming('vault (FAKE Vault HTTP API; restore = unpack and checksum, not a Vault restore)', {
       dumpSeconds: pod.durationMs / 1000,
       restoreSeconds,
       bytes: fs.statSync(file).size,
-      data: 'a 64 KiB fake raft snapshot',
+      data: 'a 1 MiB fake raft snapshot',
     });
   }, 60000);
 
-  it('is refused by the fake when the token is not the Secret\'s (the double can fail)', async () => {
-    const job = await runJob(cluster, 'vault-backup', { attempts: 1, shims: vaultShims({ address, token: 'some-other-token', mode: 'ok' }) });
-    expect(job.attempts[0].stderr).toContain("fake vault: VAULT_TOKEN is not the Secret's token");
+  it('follows the standby\'s redirect to the active node when the Service name reaches a standby', async () => {
+    const served = active.requests.length;
+    // A directory of its own: copies are named by the second, and the first test's may be this one's.
+    const target = fs.mkdtempSync('/tmp/bp-it-vault-standby-');
+    fs.chownSync(target, 10001, 10001);
+    cleanups.push(() => fs.rmSync(target, { recursive: true, force: true }));
+    const job = await runJob(cluster, 'vault-backup', { hosts: { [HOST.vault]: STANDBY_ADDRESS }, claims: { 'vault-backup': target } });
+    expect(job.attempts[0].stderr).toContain('finished successfully');
+    expect(seriesIn(target, 'snapshot_', '.snap')).toHaveLength(1);
+    expect(standby.requests.map((r) => r.status)).toEqual([307]);
+    expect(active.requests.slice(served)).toEqual([{ method: 'GET', url: SNAPSHOT_PATH, tokenOk: true, status: 200 }]);
+  }, 60000);
+
+  it('fails when the Secret holds a token Vault refuses, without printing it', async () => {
+    const wrong = 'hvs.not-the-backup-token';
+    const job = await runJob({ ...cluster, secrets: { ...cluster.secrets, 'vault-backup-token': { token: wrong } } }, 'vault-backup', { attempts: 1 });
+    expect(job.attempts[0].stderr).toContain('Vault refused the token (HTTP 403: permission denied)');
+    expect(job.attempts[0].stderr).not.toContain(wrong);
     expect(job.attempts[0].code).not.toBe(0);
   }, 60000);
 });

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { packageRoot } from '../../policy/scripts';
+import { packageRoot } from '../../policy/io/scripts';
 
 const root = packageRoot();
 const FORBIDDEN = /from\s+['"](cdktf|constructs|@cdktf\/[^'"]+)['"]|require\(['"](cdktf|constructs|@cdktf\/[^'"]+)['"]\)/;
@@ -24,7 +24,7 @@ describe('the policy core has no cdktf import', () => {
 
   test('loading the whole core at run time loads no cdktf module', () => {
     const script = `
-      for (const f of ['index', 'render/kubernetes', 'load', 'json-schema']) require(${JSON.stringify(join(root, 'dist/policy'))} + '/' + f);
+      for (const f of ['index', 'render/kubernetes', 'render/generated-files', 'checks/lint', 'checks/review', 'checks/coverage', 'io/load', 'parse/json-schema']) require(${JSON.stringify(join(root, 'dist/policy'))} + '/' + f);
       const loaded = Object.keys(require.cache).filter((p) => /node_modules\\/(cdktf|constructs|@cdktf)\\//.test(p));
       process.stdout.write(JSON.stringify(loaded));`;
     expect(JSON.parse(execFileSync(process.execPath, ['-e', script]).toString())).toEqual([]);

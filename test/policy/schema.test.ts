@@ -1,5 +1,6 @@
-import { parsePolicy, planPolicy } from '../../policy/plan';
-import { PolicyValidationError } from '../../policy/errors';
+import { parsePolicy } from '../../policy/parse/parse';
+import { planPolicy } from '../../policy/plan/plan';
+import { PolicyValidationError } from '../../policy/values/errors';
 import { policyWith, samplePolicy } from '../support/policies';
 
 function issuesOf(input: unknown): string[] {
@@ -95,13 +96,13 @@ describe('the plan', () => {
   test('does not depend on declaration order', () => {
     const forward = samplePolicy();
     const reversed = { ...forward, services: Object.fromEntries(Object.entries(forward.services).reverse()) };
-    const names = (p: typeof forward) => planPolicy(parsePolicy(p)).services.flatMap((s) => s.jobs.map((j) => `${s.id}/${j.name}`));
+    const names = (p: typeof forward) => planPolicy(p).services.flatMap((s) => s.jobs.map((j) => `${s.id}/${j.name}`));
     expect(names(reversed)).toEqual(names(forward));
     expect(names(forward)[0]).toBe('cache/cache-backup');
   });
 
   test('derives names, thresholds and deadlines from the declaration', () => {
-    const plan = planPolicy(parsePolicy(samplePolicy()));
+    const plan = planPolicy(samplePolicy());
     const vw = plan.services.find((s) => s.id === 'vw')!;
     expect(vw.volume).toEqual(expect.objectContaining({ pvName: 'vw-backup', pvcName: 'vw-backup', path: '/srv/nfs/vw-backup', server: '192.168.1.127' }));
     expect(vw.scripts).toEqual({ configMapName: 'vw-backup-scripts', files: ['backup-lib.sh', 'sqlite-lib.sh', 'sqlite-backup.sh', 'sqlite-integrity-check.sh'] });

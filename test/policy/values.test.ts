@@ -1,7 +1,7 @@
-import { Duration } from '../../policy/duration';
-import { Schedule } from '../../policy/schedule';
-import { Retention } from '../../policy/retention';
-import { staleAfter } from '../../policy/plan';
+import { Duration } from '../../policy/values/duration';
+import { Schedule } from '../../policy/values/schedule';
+import { Retention } from '../../policy/values/retention';
+import { staleAfter } from '../../policy/plan/plan';
 
 describe('Duration.parse', () => {
   test.each([

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Pushgateway, startPushgateway, waitUntil } from '../support/servers';
-import { LIB_PATH, SCRIPTS_DIR, backupEnv, isAlive, makeBackupDir, startScript } from '../support/run-script';
+import { LIB_PATH, SCRIPTS_DIR, backupEnv, isAlive, makeBackupDir, seriesIn, startScript } from '../support/run-script';
 
 let pgw: Pushgateway;
 const dirs: string[] = [];
@@ -130,4 +130,32 @@ if backup_push_series 'bad/name' ssh config 0 1; then echo pushed; else echo ref
     expect(r.stdout).toBe('refused\n');
     expect(r.stderr).toContain("'bad/name' cannot be a label value");
   });
+});
+
+describe('runs of a kind in the same second', () => {
+  it('each get their own copy name, in run order, and every run succeeds', async () => {
+    const { dir, script } = tempJob(`
+backup_init redis snapshot
+backup_tmpfile "$BACKUP_DIR" "dump_$BACKUP_TS.rdb"
+printf 'copy of run %s\\n' "$BACKUP_TS" >"$BACKUP_TMP"
+backup_commit "$BACKUP_TMP" "$BACKUP_DIR" dump_ .rdb
+backup_retention "$BACKUP_DIR" dump_ .rdb
+`);
+    const runEnv = backupEnv({ service: 'same-second', engine: 'redis', kind: 'snapshot', dir, keepLast: 5 });
+    // Start just after a second begins: three runs of a few tens of milliseconds each then share it.
+    await new Promise((res) => setTimeout(res, 1000 - (Date.now() % 1000) + 20));
+    const results = [];
+    for (let i = 0; i < 3; i++) results.push(await startScript(script, [], { env: runEnv }).result);
+    expect(results.map((r) => r.code)).toEqual([0, 0, 0]);
+    const copies = seriesIn(dir, 'dump_', '.rdb');
+    expect(copies).toHaveLength(3);
+    // Distinct, one second apart at least, and the glob order is the run order.
+    const stamps = copies.map((c) => Date.parse(c.replace(/^dump_(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z\.rdb$/, '$1-$2-$3T$4:$5:$6Z')));
+    expect(stamps[1] - stamps[0]).toBeGreaterThanOrEqual(1000);
+    expect(stamps[2] - stamps[1]).toBeGreaterThanOrEqual(1000);
+    for (const [i, r] of results.entries()) {
+      const run = /\(run (\d{8}T\d{6}Z)\)/.exec(r.stderr)?.[1];
+      expect(fs.readFileSync(path.join(dir, copies[i]), 'utf8')).toBe(`copy of run ${run}\n`);
+    }
+  }, 20000);
 });

@@ -290,7 +290,7 @@ describe('postgres-backup.sh per-database', () => {
       const r = await runScript('postgres-backup.sh', ['per-database'], { env: env('pg-names', 'per-database', dir) });
       expect(r.stderr).toContain('finished successfully');
       expect(r.code).toBe(0);
-      expect(fs.readdirSync(path.join(dir, 'per-db')).sort()).toEqual([...names, 'notes', 'postgres', 'shop'].sort());
+      expect(fs.readdirSync(path.join(dir, 'per-db'))).toEqual(expect.arrayContaining([...names, 'notes', 'postgres', 'shop']));
       for (const n of names) {
         const [dump] = seriesIn(path.join(dir, 'per-db', n), 'dump_', '.dump.zst');
         expect({ n, dump: typeof dump }).toEqual({ n, dump: 'string' });
@@ -321,6 +321,135 @@ describe('postgres-backup.sh per-database', () => {
     expect(allFiles(path.join(dir, 'per-db', 'no_such_db'))).toEqual([]);
     // Only the listed databases, not every database.
     expect(fs.existsSync(path.join(dir, 'per-db', 'postgres'))).toBe(false);
+  });
+});
+
+describe('postgres-backup.sh and databases that do not allow connections', () => {
+  // pg_dumpall and pg_dump skip them without a word; the job must not call such a backup complete.
+  beforeAll(async () => {
+    await pg.psql('CREATE DATABASE frozen; CREATE DATABASE "cold ""one"""; CREATE DATABASE spare;');
+    await pg.psql('ALTER DATABASE frozen ALLOW_CONNECTIONS false; ALTER DATABASE "cold ""one""" ALLOW_CONNECTIONS false;');
+  });
+  afterAll(async () => {
+    await pg.psql('DROP DATABASE frozen; DROP DATABASE "cold ""one"""; DROP DATABASE spare;');
+  });
+
+  for (const kind of ['full', 'per-database'] as const) {
+    it(`${kind}: names each one and fails, after publishing the copies of the others, without retention`, async () => {
+      const dir = newDir(`pg-noconn-${kind}`);
+      const old = kind === 'full' ? dir : path.join(dir, 'per-db', 'shop');
+      const suffix = kind === 'full' ? '.sql.zst' : '.dump.zst';
+      // An old copy that retention (keepLast 1, keepWithin 0) would delete after a successful run.
+      fs.mkdirSync(old, { recursive: true });
+      const oldName = `dump_20200101T000000Z${suffix}`;
+      fs.copyFileSync('/dev/null', path.join(old, oldName));
+      const r = await runScript('postgres-backup.sh', [kind], {
+        env: env(`pg-noconn-${kind}`, kind, dir, { BACKUP_KEEP_LAST: '1', BACKUP_KEEP_WITHIN_SECONDS: '0', BACKUP_MIN_SIZE_RATIO: '0' }),
+      });
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/database 'frozen' does not allow connections \(datallowconn = false\)/);
+      expect(r.stderr).toMatch(/database 'cold "one"' does not allow connections/);
+      expect(r.stderr).not.toContain('finished successfully');
+      const series = seriesIn(old, 'dump_', suffix);
+      expect(series).toHaveLength(2);
+      expect(series[0]).toBe(oldName);
+      const g = await pgw.group(`pg-noconn-${kind}`, kind);
+      expect(g.get('backup_last_run_success')?.value).toBe(0);
+      expect(g.has('backup_last_success_timestamp_seconds')).toBe(false);
+    });
+
+    it(`${kind}: succeeds when the policy excludes them, and leaves excluded databases out`, async () => {
+      const dir = newDir(`pg-excluded-${kind}`);
+      const r = await runScript('postgres-backup.sh', [kind], {
+        env: env(`pg-excluded-${kind}`, kind, dir, { BACKUP_EXCLUDE_DATABASES: 'frozen\ncold "one"\nspare\n' }),
+      });
+      expect(r.stderr).toContain('finished successfully');
+      expect(r.code).toBe(0);
+      expect(r.stderr).toMatch(/database 'frozen' does not allow connections and is excluded by the policy/);
+      if (kind === 'full') {
+        const [dump] = seriesIn(dir, 'dump_', '.sql.zst');
+        const sql = await zstdText(path.join(dir, dump));
+        expect(sql).toContain('CREATE DATABASE shop');
+        expect(sql).not.toMatch(/CREATE DATABASE spare/);
+      } else {
+        const dumped = fs.readdirSync(path.join(dir, 'per-db'));
+        expect(dumped).toEqual(expect.arrayContaining(['notes', 'postgres', 'shop']));
+        expect(dumped.filter((d) => ['frozen', 'cold "one"', 'spare'].includes(d))).toEqual([]);
+      }
+    });
+  }
+
+  it('per-database with an explicit list: only the listed databases matter', async () => {
+    const dir = newDir('pg-noconn-listed');
+    const r = await runScript('postgres-backup.sh', ['per-database'], { env: env('pg-noconn-listed', 'per-database', dir, { BACKUP_DATABASES: 'shop notes' }) });
+    expect(r.stderr).toContain('finished successfully');
+    expect(r.stderr).not.toContain('does not allow connections');
+  });
+});
+
+describe('postgres-backup.sh per-database and databases dropped since an earlier run', () => {
+  /** per-db/<name>/dump_<ts>.dump.zst copies as an earlier run left them. */
+  function seed(dir: string, copies: Record<string, Date[]>): void {
+    for (const [name, dates] of Object.entries(copies)) {
+      fs.mkdirSync(path.join(dir, 'per-db', name), { recursive: true });
+      for (const d of dates) fs.writeFileSync(path.join(dir, 'per-db', name, `dump_${backupTimestamp(d)}.dump.zst`), 'an earlier copy');
+    }
+  }
+  const DAY = 86400 * 1000;
+  const longAgo = [new Date(Date.now() - 40 * DAY), new Date(Date.now() - 30 * DAY)];
+  const recently = [new Date(Date.now() - 3600 * 1000)];
+
+  it('logs each one and pushes their count, and keeps their copies when no keep time is set', async () => {
+    const dir = newDir('pg-dropped-keep');
+    seed(dir, { gone: longAgo, 'gone too': recently, shop: longAgo });
+    const r = await runScript('postgres-backup.sh', ['per-database'], { env: env('pg-dropped-keep', 'per-database', dir, { BACKUP_MIN_SIZE_RATIO: '0' }) });
+    expect(r.stderr).toContain('finished successfully');
+    expect(r.stderr).toMatch(/database 'gone' no longer exists; its newest copy is per-db\/gone\/dump_\S+/);
+    expect(r.stderr).toMatch(/database 'gone too' no longer exists/);
+    expect(r.stderr).not.toMatch(/database '(shop|notes|postgres)' no longer exists/);
+    expect(seriesIn(path.join(dir, 'per-db', 'gone'), 'dump_', '.dump.zst')).toHaveLength(2);
+    expect(seriesIn(path.join(dir, 'per-db', 'gone too'), 'dump_', '.dump.zst')).toHaveLength(1);
+    const g = await pgw.group('pg-dropped-keep', 'per-database');
+    expect(g.get('backup_dropped_databases')?.value).toBe(2);
+    expect(g.get('backup_dropped_databases')?.labels).toMatchObject({ engine: 'postgres', runner: 'cronjob' });
+  });
+
+  it('prunes their copies once the newest is older than BACKUP_DROPPED_KEEP_SECONDS, never those of a database that exists', async () => {
+    const dir = newDir('pg-dropped-prune');
+    seed(dir, { gone: longAgo, 'gone too': recently, shop: longAgo });
+    const r = await runScript('postgres-backup.sh', ['per-database'], {
+      env: env('pg-dropped-prune', 'per-database', dir, { BACKUP_DROPPED_KEEP_SECONDS: String(7 * 86400), BACKUP_KEEP_LAST: '1', BACKUP_KEEP_WITHIN_SECONDS: String(365 * 86400), BACKUP_MIN_SIZE_RATIO: '0' }),
+    });
+    expect(r.stderr).toContain('finished successfully');
+    expect(r.stderr).toMatch(/database 'gone' was dropped: deleted its 2 copies/);
+    expect(fs.existsSync(path.join(dir, 'per-db', 'gone'))).toBe(false);
+    expect(seriesIn(path.join(dir, 'per-db', 'gone too'), 'dump_', '.dump.zst')).toHaveLength(1);
+    // shop exists: its old copies are retention's business (keepWithin a year keeps them), not this rule's.
+    expect(seriesIn(path.join(dir, 'per-db', 'shop'), 'dump_', '.dump.zst')).toHaveLength(3);
+    const g = await pgw.group('pg-dropped-prune', 'per-database');
+    expect(g.get('backup_dropped_databases')?.value).toBe(2);
+  });
+
+  it('prunes nothing after a failed run, and an explicit database list never marks the others dropped', async () => {
+    const dir = newDir('pg-dropped-failed');
+    seed(dir, { gone: longAgo });
+    const failed = await runScript('postgres-backup.sh', ['per-database'], {
+      env: env('pg-dropped-failed', 'per-database', dir, { BACKUP_DROPPED_KEEP_SECONDS: '60', BACKUP_DATABASES: 'shop no_such_db' }),
+    });
+    expect(failed.code).not.toBe(0);
+    expect(failed.stderr).not.toContain('no longer exists');
+    const bad = await runScript('postgres-backup.sh', ['per-database'], {
+      env: env('pg-dropped-failed', 'per-database', dir, { BACKUP_DROPPED_KEEP_SECONDS: '60', PGPASSWORD: 'wrong' }),
+    });
+    expect(bad.code).not.toBe(0);
+    expect(seriesIn(path.join(dir, 'per-db', 'gone'), 'dump_', '.dump.zst')).toHaveLength(2);
+  });
+
+  it('refuses a BACKUP_DROPPED_KEEP_SECONDS that is not a number', async () => {
+    const dir = newDir('pg-dropped-bad');
+    const r = await runScript('postgres-backup.sh', ['per-database'], { env: env('pg-dropped-bad', 'per-database', dir, { BACKUP_DROPPED_KEEP_SECONDS: '7d' }) });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('BACKUP_DROPPED_KEEP_SECONDS must be an integer');
   });
 });
 
@@ -388,6 +517,37 @@ describe('postgres-backup.sh locking, signals and secrets while running', () => 
     }
   });
 
+  it('removes the work files of a run killed with SIGKILL at the start of the next run, under the lock, and says so', async () => {
+    const dir = newDir('pg-killed');
+    const lock = await lockItems();
+    let left: string[] = [];
+    try {
+      const job = startScript('postgres-backup.sh', ['per-database'], { env: env('pg-killed', 'per-database', dir, { BACKUP_DATABASES: 'notes shop' }) });
+      await waitForBlockedDump();
+      // SIGKILL to the whole process group: no trap runs, as when a node is lost.
+      const tree = processTree(job.child.pid!);
+      process.kill(-job.child.pid!, 'SIGKILL');
+      await job.result;
+      await waitUntil(() => tree.every((pid) => !isAlive(pid)), 5000, 'killed job gone');
+      left = allFiles(dir).filter((f) => f.includes('.tmp.'));
+      expect(left).toEqual([expect.stringMatching(/^per-db\/shop\/\.tmp\.per-database\.dump_\S+\.dump\.zst\.\w+$/)]);
+    } finally {
+      lock.kill();
+    }
+    // A full run shares the volume but not the lock: it must leave the per-database run's work alone.
+    fs.writeFileSync(path.join(dir, '.tmp.full.dump_20200101T000000Z.sql.zst.AbC123'), 'a killed full run');
+    fs.mkdirSync(path.join(dir, 'per-db', 'notes', '.tmp.per-database.scratch.Xy1234'), { recursive: true });
+    const r = await runScript('postgres-backup.sh', ['per-database'], { env: env('pg-killed', 'per-database', dir, { BACKUP_DATABASES: 'notes shop' }) });
+    expect(r.stderr).toContain('finished successfully');
+    expect(r.stderr).toContain(`removed ${left[0]}, work left by an earlier per-database run that was killed`);
+    expect(r.stderr).toMatch(/removed per-db\/notes\/\.tmp\.per-database\.scratch\.Xy1234, work left/);
+    expect(allFiles(dir).filter((f) => f.includes('.tmp.'))).toEqual(['.tmp.full.dump_20200101T000000Z.sql.zst.AbC123']);
+    expect((await pgw.group('pg-killed', 'per-database')).get('backup_stale_work_removed')?.value).toBe(2);
+    // The next run, right after (in the same second, quite likely), finds nothing and says 0.
+    await runScript('postgres-backup.sh', ['per-database'], { env: env('pg-killed', 'per-database', dir, { BACKUP_DATABASES: 'notes shop' }) });
+    expect((await pgw.group('pg-killed', 'per-database')).get('backup_stale_work_removed')?.value).toBe(0);
+  });
+
   it('on SIGTERM to the script alone (how Kubernetes stops a Job) stops the dump, cleans up and reports', async () => {
     const dir = newDir('pg-term');
     const lock = await lockItems();
@@ -396,7 +556,7 @@ describe('postgres-backup.sh locking, signals and secrets while running', () => 
       await waitForBlockedDump();
       const tree = processTree(job.child.pid!);
       expect(tree.length).toBeGreaterThan(2);
-      expect(allFiles(dir).some((f) => f.startsWith('.tmp.dump_'))).toBe(true);
+      expect(allFiles(dir).some((f) => f.startsWith('.tmp.full.dump_'))).toBe(true);
 
       const sent = Date.now();
       process.kill(job.child.pid!, 'SIGTERM');

@@ -210,7 +210,8 @@ describe('sqlite-backup.sh', () => {
     const backup = await runScript('sqlite-backup.sh', [], { env: sqliteEnv('vw-corrupt', 'snapshot', dir, dataDir) });
     expect(backup.code).not.toBe(0);
     expect(backup.stderr).toContain('integrity_check of');
-    expect(allFiles(dir)).toEqual(['.lock-integrity', '.lock-snapshot']);
+    // The integrity job never touches the backup volume, not even for a lock file.
+    expect(allFiles(dir)).toEqual(['.lock-snapshot']);
     const gb = await pgw.group('vw-corrupt', 'snapshot');
     expect(gb.get('backup_last_run_success')?.value).toBe(0);
     expect(gb.has('backup_last_success_timestamp_seconds')).toBe(false);
@@ -220,6 +221,40 @@ describe('sqlite-backup.sh', () => {
     g = await pgw.group('vw-corrupt', 'integrity');
     expect(g.get('backup_integrity_ok')?.value).toBe(0);
     expect(g.get('backup_last_run_success')?.value).toBe(0);
+  });
+
+  it('the integrity check reports on the live database whether the backup volume is read-only or missing', async () => {
+    const { dataDir } = await makeDataDir('novolume');
+    const live = path.join(dataDir, 'db.sqlite3');
+    await sqlite(live, 'PRAGMA journal_mode=DELETE;');
+    // Read-only as a mount, not by mode bits (the tests run as root, which writes through 0555).
+    const readOnly = newDir('sqlite-ro');
+    await runOk('mount', ['--bind', readOnly, readOnly]);
+    try {
+      await runOk('mount', ['-o', 'remount,ro,bind', readOnly]);
+      const missing = path.join(newDir('sqlite-gone'), 'deleted-export');
+      for (const [label, dir] of [['ro', readOnly], ['missing', missing]] as const) {
+        const service = `vw-novolume-${label}`;
+        const healthy = await runScript('sqlite-integrity-check.sh', [], { env: sqliteEnv(service, 'integrity', dir, dataDir) });
+        expect({ label, code: healthy.code, stderr: healthy.stderr }).toEqual({ label, code: 0, stderr: expect.stringContaining('integrity_check: ok') });
+        expect((await pgw.group(service, 'integrity')).get('backup_integrity_ok')?.value).toBe(1);
+      }
+      const fd = fs.openSync(live, 'r+');
+      fs.writeSync(fd, Buffer.from('XXXXXXXX'), 0, 8, 4096 * 5 + 200);
+      fs.closeSync(fd);
+      for (const [label, dir] of [['ro', readOnly], ['missing', missing]] as const) {
+        const service = `vw-novolume-${label}`;
+        const corrupt = await runScript('sqlite-integrity-check.sh', [], { env: sqliteEnv(service, 'integrity', dir, dataDir) });
+        expect({ label, code: corrupt.code }).toEqual({ label, code: 1 });
+        expect(corrupt.stderr).toMatch(/integrity_check of \S+ failed/);
+        const g = await pgw.group(service, 'integrity');
+        expect({ label, ok: g.get('backup_integrity_ok')?.value, success: g.get('backup_last_run_success')?.value }).toEqual({ label, ok: 0, success: 0 });
+      }
+      expect(fs.existsSync(missing)).toBe(false);
+      expect(allFiles(readOnly)).toEqual([]);
+    } finally {
+      await runOk('umount', [readOnly]);
+    }
   });
 
   it('fails on a missing database without creating one', async () => {

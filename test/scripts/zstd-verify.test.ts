@@ -1,6 +1,6 @@
 /**
  * The single-pass verification of the dump jobs (backup-lib.sh): backup_zstd_write records the
- * BLAKE2b digest of the bytes it writes (in FILE.b2); backup_verify_zstd reads the target back
+ * BLAKE2b digest of the bytes it writes (in TMPDIR); backup_verify_zstd reads the target back
  * once and from that one read checks the digest, the zstd frame (with its content checksum) and
  * the dump's own marker.
  * Real zstd, tee and b2sum on real files; the damage is done to the file between the two steps,
@@ -43,7 +43,7 @@ async function write(text: string): Promise<{ copy: string; digest: string }> {
   const copy = path.join(dir, 'copy.sql.zst');
   const r = await lib('backup_zstd_write "$1" <"$2"', [copy, src]);
   expect(r.code).toBe(0);
-  return { copy, digest: `${copy}.b2` };
+  return { copy, digest: path.join(dir, '.digest.copy.sql.zst') };
 }
 
 function verify(copy: string, checker = `backup_expect_trailer '${TRAILER}'`) {
@@ -65,7 +65,7 @@ describe('backup_zstd_write + backup_verify_zstd', () => {
     // would open it again and wait for a writer that never comes.
     const fifo = path.join(dir, 'once.zst');
     execFileSync('mkfifo', [fifo]);
-    fs.copyFileSync(digest, `${fifo}.b2`);
+    fs.copyFileSync(digest, path.join(dir, '.digest.once.zst'));
     const feeder = run('bash', ['-c', 'cat "$1" >"$2"', 'bash', copy, fifo]);
     let timer: NodeJS.Timeout | undefined;
     const r = await Promise.race([verify(fifo), new Promise<'timeout'>((res) => (timer = setTimeout(() => res('timeout'), 15000)))]);
@@ -128,16 +128,22 @@ describe('backup_zstd_write + backup_verify_zstd', () => {
   });
 
   it('removes the digest with the work file when a run discards it before verifying', async () => {
+    const out = path.join(dir, 'volume');
+    fs.mkdirSync(out);
     const r = await lib(
       'backup_tmpfile "$1" dump.sql.zst; a=$BACKUP_TMP; printf one | backup_zstd_write "$a"; ' +
         'backup_tmpfile "$1" other.sql.zst; b=$BACKUP_TMP; printf two | backup_zstd_write "$b"; ' +
-        'backup_discard "$a"; ls -A "$1"; echo --; backup__discard_all; ls -A "$1"',
-      [dir],
+        'ls -A "$1" "$TMPDIR" | grep -c digest; echo --; backup_discard "$a"; ls -A "$1" "$TMPDIR"; echo --; backup__discard_all; ls -A "$1" "$TMPDIR"',
+      [out],
     );
     expect(r.code).toBe(0);
-    const [afterOne, afterAll] = r.stdout.split('--\n');
-    expect(afterOne.trim().split('\n').sort()).toEqual([expect.stringMatching(/^\.tmp\.other\.sql\.zst\.\w+$/), expect.stringMatching(/^\.tmp\.other\.sql\.zst\.\w+\.b2$/)]);
-    expect(afterAll.trim()).toBe('');
+    const [written, afterOne, afterAll] = r.stdout.split('--\n');
+    // Nothing but the work files on the backup volume; the digests in TMPDIR.
+    expect(written.trim()).toBe('2');
+    expect(afterOne).toMatch(/\.tmp\.(\S+\.)?other\.sql\.zst\.\w+\n/);
+    expect(afterOne).not.toMatch(/dump\.sql\.zst/);
+    expect(afterOne.match(/\.digest\./g)).toHaveLength(1);
+    expect(afterAll).not.toMatch(/\.tmp\.|\.digest\./);
   });
 
   it('passes a checker that reads only the start when it drains the rest, and fails it otherwise', async () => {

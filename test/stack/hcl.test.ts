@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { packageRoot, scriptsDir } from '../../policy/scripts';
+import { packageRoot, scriptsDir } from '../../policy/io/scripts';
 
 /**
  * The escape hatch from archived CDKTF: `cdktf synth --hcl` writes plain Terraform HCL. Script
@@ -23,7 +23,8 @@ test('cdktf synth --hcl output carries every script unchanged', () => {
     const hcl = readFileSync(join(out, 'stacks/homelab/cdk.tf'), 'utf8');
     expect((hcl.match(/^resource "kubernetes_cron_job_v1"/gm) ?? []).length).toBe(9);
     const heredocs = [...hcl.matchAll(/"([\w.-]+\.sh)"\s*=\s*<<EOF\n([\s\S]*?)\nEOF\n/g)];
-    expect(heredocs.length).toBe(13);
+    // Six services: each one's backup-lib.sh, seven job scripts, the SQLite library and two restore scripts.
+    expect(heredocs.length).toBe(16);
     // Evaluate the same heredocs as Terraform outputs, offline, and compare with the files.
     const tf = mkdtempSync(join(tmpdir(), 'bp-hcl-tf-'));
     try {

@@ -16,7 +16,7 @@ describe('the bundled homelab policy', () => {
         ['dbaas', 'postgresql-per-db-backup', '15 0 * * *', 'Europe/London', days(14)],
         ['dbaas', 'mysql-full-backup', '30 0 * * *', 'Europe/London', days(14)],
         ['dbaas', 'mysql-per-db-backup', '45 0 * * *', 'Europe/London', days(14)],
-        ['kube-system', 'etcd-backup', '0 1 * * 0', 'Europe/London', days(30)],
+        ['kube-system', 'etcd-backup', '30 2 * * 0', 'Europe/London', days(30)],
         ['vault', 'vault-backup', '0 2 * * 0', 'Europe/London', days(30)],
         ['redis', 'redis-backup', '0 3 * * 0', 'Europe/London', days(30)],
         ['vaultwarden', 'vaultwarden-backup', '0 */6 * * *', 'Europe/London', days(30)],
@@ -33,7 +33,8 @@ describe('the bundled homelab policy', () => {
   });
 
   test('the state path is relative: no checkout path leaks into the plan', () => {
-    expect(stack.terraform.backend.local.path).toBe('terraform.homelab.tfstate');
+    // From cdktf.out/stacks/homelab to <project>/terraform-state: outside the folder synth replaces.
+    expect(stack.terraform.backend.local.path).toBe('../../../terraform-state/homelab.tfstate');
     expect(JSON.stringify(stack)).not.toContain(process.cwd());
   });
 

@@ -3,7 +3,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { homelabPolicy } from '../../stacks/homelab-policy';
-import { escapeTerraformTemplate, scriptsDir } from '../../policy/scripts';
+import { scriptsDir } from '../../policy/io/scripts';
+import { escapeTerraformTemplate } from '../../policy/render/terraform-escape';
 import { synthStack } from '../support/synth';
 
 /**
@@ -45,8 +46,8 @@ test('what Terraform hands the pod equals each .sh file byte for byte', () => {
       compared += 1;
     }
   }
-  // Six services: each library copy plus seven job scripts.
-  expect(compared).toBe(13);
+  // Six services: each one's copy of backup-lib.sh, seven job scripts, the SQLite library and two restore scripts.
+  expect(compared).toBe(16);
 });
 
 test('the escape survives the sequences that broke the old system', () => {

@@ -1,4 +1,4 @@
-import type { BackupPolicyInput } from '../../policy/schema';
+import type { BackupPolicyInput } from '../../policy/parse/policy-schema';
 
 /** A small valid policy with one service of every engine; tests mutate copies of it. */
 export function samplePolicy(): BackupPolicyInput {

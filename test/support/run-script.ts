@@ -9,8 +9,6 @@ import * as path from 'node:path';
 
 export const SCRIPTS_DIR = path.resolve(__dirname, '..', '..', 'host-scripts');
 export const LIB_PATH = path.join(SCRIPTS_DIR, 'backup-lib.sh');
-/** Directory holding the fake `vault` CLI; prepend it to PATH for vault-backup.sh. */
-export const VAULT_FAKE_DIR = path.join(SCRIPTS_DIR, 'vault-fake');
 
 export interface RunOptions {
   /** The job's environment; an `undefined` value leaves the variable out. */

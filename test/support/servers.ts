@@ -1,5 +1,10 @@
 /**
- * Real database servers for integration tests, from the Debian packages on the test machine.
+ * Real database servers for integration tests, in two major versions per engine: the older from
+ * this machine's Debian 12 packages, the newer from the backup-drill image's root filesystem
+ * (Debian 13 packages, images/backup-drill/packages.txt), run read-only in it through
+ * test/support/in-rootfs.sh. `SERVER_VERSIONS` lists them; each `start*` takes `version`. The
+ * helpers that talk to a server (psql, mariadb, redis-cli, etcdctl) come from the same place as the
+ * server, so a test's client is never older than its server.
  *
  * Each server runs in its own temp dir under /tmp (Unix socket paths are limited to about 107 bytes,
  * and jest's tmpdir can be long), on 127.0.0.1 with a port picked by binding port 0, so suites can run
@@ -14,6 +19,7 @@ import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { inImage, requireRootfs } from './rootfs';
 
 export interface RunningServer {
   /** Kills the server and removes its temp dir. Safe to call twice. */
@@ -99,18 +105,60 @@ export async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutM
   }
 }
 
-function userIds(user: string): { uid: number; gid: number } {
-  return {
+/** The server versions the integration suites run, older (this machine's) first. */
+export const SERVER_VERSIONS = {
+  postgres: ['15', '17'],
+  mariadb: ['10.11', '11.8'],
+  redis: ['7', '8'],
+  etcd: ['3.4', '3.5'],
+} as const;
+
+/** Where a server's binaries (and the tools that talk to it) come from. */
+interface Runtime {
+  /** The `[command, args]` that run `argv`, as `user` when given. */
+  command(argv: string[], user?: string): [string, string[]];
+  /** A user's uid and gid as that root filesystem knows them. */
+  ids(user: string): { uid: number; gid: number };
+}
+
+const HOST: Runtime = {
+  command: (argv, user) => (user ? ['runuser', ['-u', user, '--', ...argv]] : [argv[0], argv.slice(1)]),
+  ids: (user) => ({
     uid: Number(execFileSync('id', ['-u', user]).toString().trim()),
     gid: Number(execFileSync('id', ['-g', user]).toString().trim()),
+  }),
+};
+
+/** Debian 13's servers, from the backup-drill image's root filesystem. */
+function drillImage(): Runtime {
+  const root = requireRootfs('backup-drill');
+  return {
+    command: (argv, user) => inImage('backup-drill', argv, user ?? ''),
+    ids: (user) => {
+      const line = fs.readFileSync(path.join(root, 'etc', 'passwd'), 'utf8').split('\n').find((l) => l.startsWith(`${user}:`));
+      if (!line) throw new Error(`no user ${user} in the backup-drill image`);
+      const f = line.split(':');
+      return { uid: Number(f[2]), gid: Number(f[3]) };
+    },
   };
 }
 
+function runtimeFor<E extends keyof typeof SERVER_VERSIONS>(engine: E, version: string): Runtime {
+  const versions: readonly string[] = SERVER_VERSIONS[engine];
+  if (!versions.includes(version)) throw new Error(`${engine} ${version} is not one of ${versions.join(', ')}`);
+  return version === versions[0] ? HOST : drillImage();
+}
+
+/** The `[command, args]` that run `argv` from where `engine` `version` comes from (this machine or the drill image). */
+export function serverCommand<E extends keyof typeof SERVER_VERSIONS>(engine: E, version: string, argv: string[], user?: string): [string, string[]] {
+  return runtimeFor(engine, version).command(argv, user);
+}
+
 /** A 0700 temp dir under /tmp, owned by `user` when given (servers refuse to run as root). */
-function makeServerDir(kind: string, user?: string): string {
+function makeServerDir(kind: string, user?: string, rt: Runtime = HOST): string {
   const dir = fs.mkdtempSync(`/tmp/bp-${kind}-`);
   if (user) {
-    const { uid, gid } = userIds(user);
+    const { uid, gid } = rt.ids(user);
     fs.chownSync(dir, uid, gid);
   }
   return dir;
@@ -157,9 +205,11 @@ function registerCleanup(dir: string, kill: () => void): () => void {
 }
 
 // ---------------------------------------------------------------------------------------------
-// PostgreSQL 15
+// PostgreSQL
 
 export interface Postgres extends RunningServer {
+  /** The server's major version (SERVER_VERSIONS.postgres). */
+  version: string;
   host: string;
   port: number;
   /** The bootstrap superuser. */
@@ -172,28 +222,33 @@ export interface Postgres extends RunningServer {
   psql(sql: string, opts?: { db?: string; as?: { user: string; password?: string } }): Promise<string>;
 }
 
-const PG_BIN = '/usr/lib/postgresql/15/bin';
-
-export async function startPostgres(opts: { password?: string; user?: string } = {}): Promise<Postgres> {
+export async function startPostgres(opts: { password?: string; user?: string; version?: string } = {}): Promise<Postgres> {
+  const version = opts.version ?? SERVER_VERSIONS.postgres[0];
+  const rt = runtimeFor('postgres', version);
+  const PG_BIN = `/usr/lib/postgresql/${version}/bin`;
+  const asPostgres = (...argv: string[]) => {
+    const [cmd, args] = rt.command(argv, 'postgres');
+    return runOk(cmd, args);
+  };
   const user = opts.user ?? 'postgres';
-  const dir = makeServerDir('pg', 'postgres');
+  const dir = makeServerDir('pg', 'postgres', rt);
   const data = path.join(dir, 'data');
   const log = path.join(dir, 'server.log');
-  const { uid, gid } = userIds('postgres');
-  const initArgs = ['-u', 'postgres', '--', `${PG_BIN}/initdb`, '-D', data, '-U', user, '--no-sync', '-E', 'UTF8', '--locale=C'];
+  const { uid, gid } = rt.ids('postgres');
+  const initArgs = [`${PG_BIN}/initdb`, '-D', data, '-U', user, '--no-sync', '-E', 'UTF8', '--locale=C'];
   if (opts.password !== undefined) {
     // scram everywhere, so that a backup that does not pass PGPASSWORD correctly fails.
     const pwfile = path.join(dir, 'pwfile');
     fs.writeFileSync(pwfile, `${opts.password}\n`, { mode: 0o600 });
     fs.chownSync(pwfile, uid, gid);
     initArgs.push('-A', 'scram-sha-256', `--pwfile=${pwfile}`);
-    await runOk('runuser', initArgs).finally(() => fs.rmSync(pwfile, { force: true }));
+    await asPostgres(...initArgs).finally(() => fs.rmSync(pwfile, { force: true }));
   } else {
     initArgs.push('-A', 'trust');
-    await runOk('runuser', initArgs);
+    await asPostgres(...initArgs);
   }
   const port = await freePort();
-  const pgCtl = (...args: string[]) => runOk('runuser', ['-u', 'postgres', '--', `${PG_BIN}/pg_ctl`, '-D', data, ...args]);
+  const pgCtl = (...args: string[]) => asPostgres(`${PG_BIN}/pg_ctl`, '-D', data, ...args);
   await pgCtl(
     '-w',
     '-l',
@@ -220,6 +275,7 @@ export async function startPostgres(opts: { password?: string; user?: string } =
 
   let stopped = false;
   return {
+    version,
     host: '127.0.0.1',
     port,
     user,
@@ -233,7 +289,8 @@ export async function startPostgres(opts: { password?: string; user?: string } =
         if (o.as.password === undefined) delete e.PGPASSWORD;
         else e.PGPASSWORD = o.as.password;
       }
-      return runOk('psql', ['-X', '-w', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-f', '-'], { env: e, input: sql });
+      const [cmd, args] = rt.command(['psql', '-X', '-w', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-f', '-']);
+      return runOk(cmd, args, { env: e, input: sql });
     },
     async stop() {
       if (stopped) return;
@@ -246,9 +303,11 @@ export async function startPostgres(opts: { password?: string; user?: string } =
 }
 
 // ---------------------------------------------------------------------------------------------
-// MariaDB 10.11
+// MariaDB
 
 export interface Mariadb extends RunningServer {
+  /** SERVER_VERSIONS.mariadb */
+  version: string;
   host: string;
   port: number;
   /** A user with all privileges, reachable over TCP with `password`. */
@@ -267,27 +326,35 @@ export function mysqlString(s: string): string {
   return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
-export async function startMariadb(opts: { password?: string; user?: string } = {}): Promise<Mariadb> {
+export async function startMariadb(opts: { password?: string; user?: string; version?: string } = {}): Promise<Mariadb> {
+  const version = opts.version ?? SERVER_VERSIONS.mariadb[0];
+  const rt = runtimeFor('mariadb', version);
+  const tool = (argv: string[], input?: string) => {
+    const [cmd, args] = rt.command(argv);
+    return { cmd, args, input };
+  };
   const user = opts.user ?? 'backup_admin';
   const password = opts.password ?? 'mariadb-test-password';
-  const dir = makeServerDir('my', 'mysql');
+  const dir = makeServerDir('my', 'mysql', rt);
   const data = path.join(dir, 'data');
   const socket = path.join(dir, 'mysqld.sock');
   const log = path.join(dir, 'server.log');
+  // Its own temp folder: MariaDB names temp tables /tmp/#sql-temptable-<pid>-..., and servers
+  // started in pid namespaces (the Debian 13 ones run from the image's root filesystem) can share
+  // a pid, so two bootstraps at once removed each other's tables (seen once in CI).
+  const tmp = path.join(dir, 'tmp');
+  fs.mkdirSync(tmp, { mode: 0o700 });
+  const { uid, gid } = rt.ids('mysql');
+  fs.chownSync(tmp, uid, gid);
   // --no-defaults first: the Debian /etc/mysql config points at the system datadir and socket.
-  await runOk('mariadb-install-db', [
-    '--no-defaults',
-    `--datadir=${data}`,
-    '--user=mysql',
-    '--auth-root-authentication-method=normal',
-    '--skip-test-db',
-  ]);
+  const install = tool(['mariadb-install-db', '--no-defaults', `--datadir=${data}`, `--tmpdir=${tmp}`, '--user=mysql', '--auth-root-authentication-method=normal', '--skip-test-db']);
+  await runOk(install.cmd, install.args);
   const port = await freePort();
-  const child = spawnServer(
-    'mariadbd',
-    [
+  const server = tool([
+      'mariadbd',
       '--no-defaults',
       `--datadir=${data}`,
+      `--tmpdir=${tmp}`,
       '--user=mysql',
       `--port=${port}`,
       '--bind-address=127.0.0.1',
@@ -298,23 +365,16 @@ export async function startMariadb(opts: { password?: string; user?: string } = 
       '--innodb-buffer-pool-size=32M',
       '--character-set-server=utf8mb4',
       '--collation-server=utf8mb4_unicode_ci',
-    ],
-    log,
-  );
+  ]);
+  const child = spawnServer(server.cmd, server.args, log);
   const cleanup = registerCleanup(dir, () => child.kill('SIGKILL'));
-  const rootSql = (sql: string, db?: string) =>
-    runOk(
-      'mariadb',
-      ['--no-defaults', '-S', socket, '-uroot', '--default-character-set=utf8mb4', '--batch', '--skip-column-names', ...(db ? [db] : [])],
-      { input: sql },
-    );
+  const rootSql = (sql: string, db?: string) => {
+    const t = tool(['mariadb', '--no-defaults', '-S', socket, '-uroot', '--default-character-set=utf8mb4', '--batch', '--skip-column-names', ...(db ? [db] : [])]);
+    return runOk(t.cmd, t.args, { input: sql });
+  };
+  const ping = tool(['mariadb-admin', '--no-defaults', '-S', socket, '-uroot', 'ping']);
   try {
-    await waitFor(
-      'mariadbd',
-      async () => (await run('mariadb-admin', ['--no-defaults', '-S', socket, '-uroot', 'ping'])).code === 0,
-      30000,
-      log,
-    );
+    await waitFor('mariadbd', async () => (await run(ping.cmd, ping.args)).code === 0, 30000, log);
     await rootSql(
       `CREATE USER ${mysqlString(user)}@'%' IDENTIFIED BY ${mysqlString(password)};\n` +
         `GRANT ALL PRIVILEGES ON *.* TO ${mysqlString(user)}@'%' WITH GRANT OPTION;\n`,
@@ -326,6 +386,7 @@ export async function startMariadb(opts: { password?: string; user?: string } = 
   }
   let stopped = false;
   return {
+    version,
     host: '127.0.0.1',
     port,
     user,
@@ -345,9 +406,11 @@ export async function startMariadb(opts: { password?: string; user?: string } = 
 }
 
 // ---------------------------------------------------------------------------------------------
-// Redis 7
+// Redis
 
 export interface Redis extends RunningServer {
+  /** SERVER_VERSIONS.redis */
+  version: string;
   host: string;
   port: number;
   password?: string;
@@ -359,7 +422,9 @@ export interface Redis extends RunningServer {
 }
 
 /** `loadRdb`: an RDB file the server loads at startup (to prove a backup restores). */
-export async function startRedis(opts: { password?: string; loadRdb?: string } = {}): Promise<Redis> {
+export async function startRedis(opts: { password?: string; loadRdb?: string; version?: string } = {}): Promise<Redis> {
+  const version = opts.version ?? SERVER_VERSIONS.redis[0];
+  const rt = runtimeFor('redis', version);
   const dir = makeServerDir('redis');
   const log = path.join(dir, 'server.log');
   const port = await freePort();
@@ -379,12 +444,15 @@ export async function startRedis(opts: { password?: string; loadRdb?: string } =
   ].join('\n');
   const confFile = path.join(dir, 'redis.conf');
   fs.writeFileSync(confFile, `${conf}\n`, { mode: 0o600 });
-  const child = spawnServer('redis-server', [confFile], log);
+  const [serverCmd, serverArgs] = rt.command(['redis-server', confFile]);
+  const child = spawnServer(serverCmd, serverArgs, log);
   const cleanup = registerCleanup(dir, () => child.kill('SIGKILL'));
   const env: Record<string, string> = { REDIS_HOST: '127.0.0.1', REDIS_PORT: String(port) };
   if (opts.password !== undefined) env.REDISCLI_AUTH = opts.password;
-  const cli = (...args: string[]) =>
-    runOk('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { env: { ...process.env, ...env } });
+  const cli = (...args: string[]) => {
+    const [cmd, argv] = rt.command(['redis-cli', '-h', '127.0.0.1', '-p', String(port), ...args]);
+    return runOk(cmd, argv, { env: { ...process.env, ...env } });
+  };
   try {
     await waitFor('redis-server', async () => (await cli('ping').catch(() => '')).trim() === 'PONG', 10000, log);
   } catch (e) {
@@ -394,6 +462,7 @@ export async function startRedis(opts: { password?: string; loadRdb?: string } =
   }
   let stopped = false;
   return {
+    version,
     host: '127.0.0.1',
     port,
     password: opts.password,
@@ -411,9 +480,11 @@ export async function startRedis(opts: { password?: string; loadRdb?: string } =
 }
 
 // ---------------------------------------------------------------------------------------------
-// etcd 3.4
+// etcd
 
 export interface Etcd extends RunningServer {
+  /** SERVER_VERSIONS.etcd */
+  version: string;
   endpoint: string;
   dir: string;
   /** ETCDCTL_API and ETCDCTL_ENDPOINTS, as the backup job receives them. */
@@ -421,16 +492,17 @@ export interface Etcd extends RunningServer {
   ctl(...args: string[]): Promise<string>;
 }
 
-export async function startEtcd(): Promise<Etcd> {
+export async function startEtcd(opts: { version?: string } = {}): Promise<Etcd> {
+  const version = opts.version ?? SERVER_VERSIONS.etcd[0];
+  const rt = runtimeFor('etcd', version);
   const dir = makeServerDir('etcd');
   const log = path.join(dir, 'server.log');
   const clientPort = await freePort();
   const peerPort = await freePort();
   const endpoint = `http://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
-  const child = spawnServer(
-    'etcd',
-    [
+  const [serverCmd, serverArgs] = rt.command([
+      'etcd',
       '--name',
       'test',
       '--data-dir',
@@ -446,12 +518,14 @@ export async function startEtcd(): Promise<Etcd> {
       '--initial-cluster',
       `test=${peer}`,
       '--unsafe-no-fsync',
-    ],
-    log,
-  );
+  ]);
+  const child = spawnServer(serverCmd, serverArgs, log);
   const cleanup = registerCleanup(dir, () => child.kill('SIGKILL'));
   const env = { ETCDCTL_API: '3', ETCDCTL_ENDPOINTS: endpoint };
-  const ctl = (...args: string[]) => runOk('etcdctl', args, { env: { ...process.env, ...env } });
+  const ctl = (...args: string[]) => {
+    const [cmd, argv] = rt.command(['etcdctl', ...args]);
+    return runOk(cmd, argv, { env: { ...process.env, ...env } });
+  };
   try {
     await waitFor('etcd', async () => (await ctl('endpoint', 'health').then(() => true, () => false)), 15000, log);
   } catch (e) {
@@ -461,6 +535,7 @@ export async function startEtcd(): Promise<Etcd> {
   }
   let stopped = false;
   return {
+    version,
     endpoint,
     dir,
     env,

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { synthPolicy } from '../../stacks/synth';
-import type { BackupPolicyInput } from '../../policy/schema';
+import type { BackupPolicyInput } from '../../policy/parse/policy-schema';
 
 /** Synthesizes through the same path as `backup-policy synth` and returns the stack's Terraform JSON. */
 export function synthStack(policy: BackupPolicyInput, stackId = 'homelab'): any {

@@ -1,0 +1,297 @@
+#!/usr/bin/env bash
+# MySQL/MariaDB restore. `full`: a mysqldump --all-databases copy (accounts included) into the
+# server. `per-database`: one database's copy, created first with the character set and collation
+# the newest full copy recorded for it. Interface: the restore contract in CONTRACT.md.
+# The password reaches the client only through a 0600 option file in TMPDIR, never an argument.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
+# shellcheck source=backup-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/backup-lib.sh"
+
+mode=${1:-}
+case $mode in
+  full | per-database) ;;
+  *)
+    echo "usage: $0 full|per-database" >&2
+    exit 2
+    ;;
+esac
+# The Job carries the backup job's environment, whose BACKUP_KIND is the backup's: a restore
+# reports under a kind of its own, so it can never touch the backup's series or alerts.
+export BACKUP_KIND="restore-$mode"
+export BACKUP_RUNNER=${BACKUP_RUNNER:-cronjob}
+# The backup volume is mounted read-only: no lock file, no retention, nothing written there.
+backup_init_without_volume mysql restore-full restore-per-database
+backup_require_env MYSQL_HOST MYSQL_PORT MYSQL_USER BACKUP_DIR
+[[ -d $BACKUP_DIR ]] || backup_die "BACKUP_DIR '$BACKUP_DIR' is not a directory"
+RESTORE_STARTED=$(date +%s.%N)
+
+# backup_restore_* gauges ride along with the run's own push (the EXIT trap calls this first).
+report_restore() {
+  local status=$1 duration
+  duration=$(awk -v a="$RESTORE_STARTED" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }')
+  backup_metric backup_restore_last_run_success "$((status == 0 ? 1 : 0))"
+  backup_metric backup_restore_duration_seconds "$duration"
+  if ((status == 0)); then backup_metric backup_restore_last_success_timestamp_seconds "$(date +%s)"; fi
+}
+backup_on_exit report_restore
+
+overwrite=0
+if [[ ${RESTORE_OVERWRITE:-} == yes ]]; then overwrite=1; fi
+
+CLIENT=$(command -v mariadb || command -v mysql) || backup_die "neither mariadb nor mysql is installed"
+
+COPY_RE='^dump_[0-9]{8}T[0-9]{6}Z\.sql\.zst$'
+# newest_copy DIR: the newest verified copy's name in DIR (relative to BACKUP_DIR). Only verified
+# copies carry the dump_<ts> name: work files (.tmp.*) and refused copies (*.rejected) never match.
+newest_copy() {
+  local dir=$1 path name newest=''
+  for path in "$BACKUP_DIR/$dir"dump_*.sql.zst; do
+    name=${path##*/}
+    [[ -f $path && ! -L $path && $name =~ $COPY_RE ]] || continue
+    if [[ $name > $newest ]]; then newest=$name; fi
+  done
+  [[ -n $newest ]] || return 1
+  printf '%s%s\n' "$dir" "$newest"
+}
+
+# resolve_copy DIR: RESTORE_COPY (a name relative to BACKUP_DIR) or, for `latest`, the newest copy
+# in DIR. A name must be a copy of this mode in DIR: anything else (another mode's file, a path out
+# of the volume, work in progress, a refused copy) is refused.
+resolve_copy() {
+  local dir=$1 copy=${RESTORE_COPY:-latest}
+  if [[ $copy == latest ]]; then
+    newest_copy "$dir" || backup_die "no copy ${dir}dump_<timestamp>.sql.zst in $BACKUP_DIR"
+    return 0
+  fi
+  case /$copy/ in
+    //*) backup_die "RESTORE_COPY must be relative to BACKUP_DIR, not an absolute path" ;;
+    */../*) backup_die "RESTORE_COPY must not contain '..'" ;;
+  esac
+  case ${copy##*/} in
+    .tmp.*) backup_die "RESTORE_COPY '$copy' is the work file of a backup run, not a verified copy" ;;
+    *.rejected) backup_die "RESTORE_COPY '$copy' is a copy the backup refused (too small)" ;;
+  esac
+  if [[ ${copy:0:${#dir}} != "$dir" || ! ${copy:${#dir}} =~ $COPY_RE ]]; then
+    backup_die "RESTORE_COPY '$copy' is not a $mode copy: expected ${dir}dump_<timestamp>.sql.zst"
+  fi
+  [[ -f $BACKUP_DIR/$copy && ! -L $BACKUP_DIR/$copy ]] || backup_die "RESTORE_COPY '$copy' does not exist in $BACKUP_DIR"
+  printf '%s\n' "$copy"
+}
+
+# Option-file value syntax: double quotes around the value (so '#' and spaces survive), with
+# backslash, double quote and newline escaped as the option-file parser expects.
+option_value() {
+  local v=$1
+  v=${v//\\/\\\\}
+  v=${v//\"/\\\"}
+  v=${v//$'\n'/\\n}
+  printf '"%s"' "$v"
+}
+
+write_defaults_file() {
+  backup_tmpfile "$TMPDIR" mysql-client.cnf || exit 1
+  DEFAULTS=$BACKUP_TMP
+  chmod 600 -- "$DEFAULTS"
+  # printf is a builtin: the password never appears in any process's argument list.
+  {
+    printf '[client]\n'
+    printf 'host=%s\n' "$(option_value "$MYSQL_HOST")"
+    printf 'port=%s\n' "$MYSQL_PORT"
+    # Without this, host=localhost means a Unix socket, which does not exist in the job's pod.
+    printf 'protocol=TCP\n'
+    printf 'user=%s\n' "$(option_value "$MYSQL_USER")"
+    if [[ -n ${MYSQL_PASSWORD:-} ]]; then
+      printf 'password=%s\n' "$(option_value "$MYSQL_PASSWORD")"
+    fi
+  } >"$DEFAULTS"
+}
+write_defaults_file
+
+# mysql_sql: SQL on stdin, batch output without column names. utf8mb4: the client's default
+# (latin1 under LC_ALL=C, utf8mb3 otherwise) mangles non-ASCII names and 4-byte characters.
+# --defaults-extra-file must be the first option or the client ignores it.
+mysql_sql() { "$CLIENT" --defaults-extra-file="$DEFAULTS" --default-character-set=utf8mb4 --batch --skip-column-names "$@"; }
+
+# Names go into SQL as hex literals and backquoted identifiers, never as text the shell quoted:
+# any name the server allows (quotes, backslashes, '=', non-ASCII) stays exactly itself.
+hex_of() { printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'; }
+name_literal() { printf "CONVERT(X'%s' USING utf8mb4)" "$(hex_of "$1")"; }
+# shellcheck disable=SC2016 # the backquotes are MariaDB's identifier quotes
+quoted_name() { printf '`%s`' "${1//\`/\`\`}"; }
+
+# list_databases FILE: the non-system databases, NUL-separated (sent as hex, as the backup does).
+SYSTEM_SCHEMAS="'information_schema', 'performance_schema', 'sys', 'mysql'"
+list_databases() {
+  local hex escaped i
+  mysql_sql <<<"SELECT HEX(schema_name) FROM information_schema.schemata
+     WHERE schema_name NOT IN ($SYSTEM_SCHEMAS) ORDER BY schema_name" |
+    while IFS= read -r hex; do
+      [[ $hex =~ ^([0-9A-F]{2})+$ ]] || return 1
+      escaped=''
+      for ((i = 0; i < ${#hex}; i += 2)); do escaped+="\\x${hex:i:2}"; done
+      printf '%b\0' "$escaped"
+    done >"$1"
+}
+
+# Counts the tables a dump creates while passing it through: CREATE TABLE statements (views are
+# written as /*!50001 ... */ stand-ins, which do not match), outside the mysql schema, whose
+# tables the server owns. mysqldump writes every value on its INSERT line, so no data line can
+# start with CREATE. Appends FLUSH PRIVILEGES when asked: restored accounts only take effect then.
+# shellcheck disable=SC2016 # awk program: its $ are awk's
+COUNT_TABLES_AWK='
+/^USE `/ { system_db = ($0 == "USE `mysql`;") }
+/^CREATE DATABASE / && index($0, "*/ `mysql` ") == 0 { databases++ }
+/^CREATE TABLE / && !system_db { tables++ }
+{ print }
+END {
+  if (flush) print "FLUSH PRIVILEGES;"
+  print databases + 0, tables + 0 > counts
+}
+'
+
+# zstd_into FILE COMMAND...: decompresses FILE into COMMAND. A reader that stops early (grep -m 1)
+# makes zstd die of SIGPIPE, which is not a failure.
+zstd_into() {
+  local file=$1 status
+  shift
+  set +o pipefail
+  zstd -dcq -- "$file" | "$@"
+  status=("${PIPESTATUS[@]}")
+  set -o pipefail
+  ((status[1] == 0)) || return "${status[1]}"
+  ((status[0] == 0 || status[0] == 141)) || {
+    backup_log "ERROR: cannot decompress $file"
+    return 1
+  }
+}
+
+# load_into ERRORS COUNTS FLUSH [CLIENT OPTION...]: a dump on stdin into the server. The client
+# stops at the first error. Its message quotes the statement ("near '...'"), which can be data or
+# an account's password hash: only the message before the quote is logged.
+load_into() {
+  local errors=$1 counts=$2 flush=$3
+  shift 3
+  awk -v counts="$counts" -v flush="$flush" "$COUNT_TABLES_AWK" |
+    mysql_sql "$@" >/dev/null 2>"$errors"
+}
+log_client_errors() {
+  sed -E "s/ near '.*/ near (statement not logged)/" "$1" | head -n 5 | while IFS= read -r line; do
+    backup_log "${CLIENT##*/}: $line"
+  done
+}
+
+# tables_in WHERE: base tables in the schemas WHERE selects.
+tables_in() {
+  mysql_sql <<<"SELECT COUNT(*) FROM information_schema.tables WHERE table_type = 'BASE TABLE' AND $1"
+}
+
+restore_full() {
+  local copy names db errors counts databases tables_dumped tables
+  local -a dbs=()
+  copy=$(resolve_copy '')
+  backup_log "restoring the whole server from $copy"
+  backup_tmpfile "$TMPDIR" databases || exit 1
+  names=$BACKUP_TMP
+  list_databases "$names" || backup_die "cannot list the databases of $MYSQL_HOST:$MYSQL_PORT"
+  mapfile -d '' -t dbs <"$names"
+  if ((${#dbs[@]})); then
+    if ((!overwrite)); then
+      backup_die "$MYSQL_HOST:$MYSQL_PORT holds databases:$(printf " '%s'" "${dbs[@]}"); restoring $copy would drop and replace them: set RESTORE_OVERWRITE=yes to do that"
+    fi
+    for db in "${dbs[@]}"; do
+      backup_log "dropping database '$db'"
+      mysql_sql <<<"DROP DATABASE $(quoted_name "$db")" || backup_die "cannot drop database '$db'"
+    done
+  fi
+  # The copy holds the mysql schema: its account tables replace the target's wholesale.
+  backup_log "the accounts of $copy replace every account of $MYSQL_HOST:$MYSQL_PORT, this restore's own user included (it keeps only the copy's password, if the copy has it)"
+  backup_tmpfile "$TMPDIR" client-errors || exit 1
+  errors=$BACKUP_TMP
+  backup_tmpfile "$TMPDIR" counts || exit 1
+  counts=$BACKUP_TMP
+  backup_run zstd_into "$BACKUP_DIR/$copy" load_into "$errors" "$counts" 1 || {
+    log_client_errors "$errors"
+    backup_die "restoring $copy failed"
+  }
+  backup_log "privileges flushed: the restored accounts are in effect"
+
+  read -r databases tables_dumped <"$counts"
+  list_databases "$names" || backup_die "cannot list the restored databases"
+  mapfile -d '' -t dbs <"$names"
+  ((${#dbs[@]} == databases)) ||
+    backup_die "the server has ${#dbs[@]} databases after the restore, but $copy creates $databases"
+  tables=$(tables_in "table_schema NOT IN ($SYSTEM_SCHEMAS)") || backup_die "cannot count the restored tables"
+  ((tables == tables_dumped)) || backup_die "the server has $tables tables after the restore, but $copy creates $tables_dumped"
+  backup_log "restored the server from $copy: $databases databases, $tables tables (as in the copy)"
+}
+
+# first_line_with FILE TEXT: the first line of stdin that contains TEXT, into FILE (empty if none).
+first_line_with() { grep -F -m 1 -e "$2" >"$1" || true; }
+
+# charset_from_full_copy DB: sets CHARSET and COLLATION (empty: the character set's default) from
+# the newest full copy's CREATE DATABASE line for DB. Per-database copies carry no CREATE DATABASE
+# (so that they restore under any name); the full copy is the only record of the database's
+# defaults. Fails when no full copy has the line.
+charset_from_full_copy() {
+  local db=$1 full line
+  full=$(newest_copy '') || return 1
+  backup_tmpfile "$TMPDIR" create-database || exit 1
+  backup_run zstd_into "$BACKUP_DIR/$full" first_line_with "$BACKUP_TMP" "CREATE DATABASE /*!32312 IF NOT EXISTS*/ $(quoted_name "$db") " ||
+    return 1
+  line=$(<"$BACKUP_TMP")
+  [[ $line =~ DEFAULT\ CHARACTER\ SET\ ([A-Za-z0-9_]+)(\ COLLATE\ ([A-Za-z0-9_]+))? ]] || return 1
+  CHARSET=${BASH_REMATCH[1]} COLLATION=${BASH_REMATCH[3]}
+  backup_log "database defaults from $full: character set $CHARSET${COLLATION:+, collation $COLLATION}"
+}
+
+restore_per_database() {
+  local db=$RESTORE_DATABASE copy exists tables errors counts databases tables_dumped
+  copy=$(resolve_copy "per-db/$db/")
+  backup_log "restoring database '$db' from $copy"
+  exists=$(mysql_sql <<<"SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = $(name_literal "$db")") ||
+    backup_die "cannot reach $MYSQL_HOST:$MYSQL_PORT"
+  if ((exists)); then
+    tables=$(mysql_sql <<<"SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = $(name_literal "$db")") ||
+      backup_die "cannot look into the existing database '$db'"
+    if ((tables && !overwrite)); then
+      backup_die "database '$db' exists on $MYSQL_HOST:$MYSQL_PORT and holds $tables tables and views; restoring $copy would drop and replace it: set RESTORE_OVERWRITE=yes to do that"
+    fi
+  fi
+
+  if ! charset_from_full_copy "$db"; then
+    CHARSET=utf8mb4 COLLATION=''
+    backup_log "no CREATE DATABASE for '$db' in a full copy: creating it with character set utf8mb4 and the server's default collation for it"
+  fi
+  if ((exists)); then
+    # Dropped and created again: that is what brings back its original character set and
+    # collation, and removes tables the copy does not have.
+    backup_log "dropping the existing database '$db' ($tables tables and views)"
+    mysql_sql <<<"DROP DATABASE $(quoted_name "$db")" || backup_die "cannot drop database '$db'"
+  fi
+  mysql_sql <<<"CREATE DATABASE $(quoted_name "$db") CHARACTER SET $CHARSET${COLLATION:+ COLLATE $COLLATION}" ||
+    backup_die "cannot create database '$db'"
+
+  backup_tmpfile "$TMPDIR" client-errors || exit 1
+  errors=$BACKUP_TMP
+  backup_tmpfile "$TMPDIR" counts || exit 1
+  counts=$BACKUP_TMP
+  # --database, not USE in the stream: the client takes the name as given, whatever it holds.
+  backup_run zstd_into "$BACKUP_DIR/$copy" load_into "$errors" "$counts" 0 --database="$db" || {
+    log_client_errors "$errors"
+    backup_die "restoring $copy failed"
+  }
+  read -r databases tables_dumped <"$counts"
+  tables=$(tables_in "table_schema = $(name_literal "$db")") || backup_die "cannot count the restored tables of '$db'"
+  ((tables == tables_dumped)) ||
+    backup_die "database '$db' has $tables tables after the restore, but $copy creates $tables_dumped"
+  backup_log "restored database '$db' from $copy: $tables tables (as in the copy)"
+}
+
+case $mode in
+  full) restore_full ;;
+  per-database)
+    backup_require_env RESTORE_DATABASE
+    restore_per_database
+    ;;
+esac

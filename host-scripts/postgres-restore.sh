@@ -1,0 +1,385 @@
+#!/usr/bin/env bash
+# PostgreSQL restore. `full`: a pg_dumpall copy into the cluster (roles, every database).
+# `per-database`: one pg_dump copy, with its roles taken first from the newest full copy, so that
+# it restores into a fresh cluster. Interface: the restore contract in CONTRACT.md.
+# Password only through PGPASSWORD, which libpq reads from the environment.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
+# shellcheck source=backup-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/backup-lib.sh"
+
+mode=${1:-}
+case $mode in
+  full | per-database) ;;
+  *)
+    echo "usage: $0 full|per-database" >&2
+    exit 2
+    ;;
+esac
+# The Job carries the backup job's environment, whose BACKUP_KIND is the backup's: a restore
+# reports under a kind of its own, so it can never touch the backup's series or alerts.
+export BACKUP_KIND="restore-$mode"
+export BACKUP_RUNNER=${BACKUP_RUNNER:-cronjob}
+# The backup volume is mounted read-only: no lock file, no retention, nothing written there.
+backup_init_without_volume postgres restore-full restore-per-database
+backup_require_env PGHOST PGPORT PGUSER BACKUP_DIR
+[[ -d $BACKUP_DIR ]] || backup_die "BACKUP_DIR '$BACKUP_DIR' is not a directory"
+RESTORE_STARTED=$(date +%s.%N)
+
+# backup_restore_* gauges ride along with the run's own push (the EXIT trap calls this first).
+report_restore() {
+  local status=$1 duration
+  duration=$(awk -v a="$RESTORE_STARTED" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }')
+  backup_metric backup_restore_last_run_success "$((status == 0 ? 1 : 0))"
+  backup_metric backup_restore_duration_seconds "$duration"
+  if ((status == 0)); then backup_metric backup_restore_last_success_timestamp_seconds "$(date +%s)"; fi
+}
+backup_on_exit report_restore
+
+overwrite=0
+if [[ ${RESTORE_OVERWRITE:-} == yes ]]; then overwrite=1; fi
+
+COPY_RE='^dump_[0-9]{8}T[0-9]{6}Z'
+# newest_copy DIR SUFFIX: the newest verified copy's name in DIR (relative to BACKUP_DIR). Only
+# verified copies carry the dump_<ts> name: work files (.tmp.*) and refused copies (*.rejected)
+# never match.
+newest_copy() {
+  local dir=$1 suffix=$2 path name newest=''
+  for path in "$BACKUP_DIR/$dir"dump_*"$suffix"; do
+    name=${path##*/}
+    [[ -f $path && ! -L $path && $name =~ ${COPY_RE}${suffix//./\\.}$ ]] || continue
+    if [[ $name > $newest ]]; then newest=$name; fi
+  done
+  [[ -n $newest ]] || return 1
+  printf '%s%s\n' "$dir" "$newest"
+}
+
+# resolve_copy DIR SUFFIX: RESTORE_COPY (a name relative to BACKUP_DIR) or, for `latest`, the
+# newest copy in DIR. A name must be a copy of this mode in DIR: anything else (another mode's
+# file, a path out of the volume, work in progress, a refused copy) is refused.
+resolve_copy() {
+  local dir=$1 suffix=$2 copy=${RESTORE_COPY:-latest}
+  if [[ $copy == latest ]]; then
+    newest_copy "$dir" "$suffix" || backup_die "no copy ${dir}dump_<timestamp>$suffix in $BACKUP_DIR"
+    return 0
+  fi
+  case /$copy/ in
+    //*) backup_die "RESTORE_COPY must be relative to BACKUP_DIR, not an absolute path" ;;
+    */../*) backup_die "RESTORE_COPY must not contain '..'" ;;
+  esac
+  case ${copy##*/} in
+    .tmp.*) backup_die "RESTORE_COPY '$copy' is the work file of a backup run, not a verified copy" ;;
+    *.rejected) backup_die "RESTORE_COPY '$copy' is a copy the backup refused (too small)" ;;
+  esac
+  if [[ ${copy:0:${#dir}} != "$dir" || ! ${copy:${#dir}} =~ ${COPY_RE}${suffix//./\\.}$ ]]; then
+    backup_die "RESTORE_COPY '$copy' is not a $mode copy: expected ${dir}dump_<timestamp>$suffix"
+  fi
+  [[ -f $BACKUP_DIR/$copy && ! -L $BACKUP_DIR/$copy ]] || backup_die "RESTORE_COPY '$copy' does not exist in $BACKUP_DIR"
+  printf '%s\n' "$copy"
+}
+
+# A libpq connection string for the maintenance database. Database names never go through -d
+# as they are: a name containing '=' is taken as a connection string.
+conninfo_value() {
+  local v=$1
+  v=${v//\\/\\\\}
+  v=${v//\'/\\\'}
+  printf "'%s'" "$v"
+}
+MAINTENANCE="dbname=$(conninfo_value "${PGDATABASE:-postgres}")"
+# psql on the maintenance database; SQL on stdin, so that :'var' and :"var" quote names safely.
+psql_maintenance() { psql -X -w -q -At -v ON_ERROR_STOP=1 -d "$MAINTENANCE" "$@"; }
+# psql_in DB ...: psql connected to DB, whatever its name.
+psql_in() {
+  local db=$1
+  shift
+  PGDATABASE=$db psql -X -w -q -At -v ON_ERROR_STOP=1 "$@"
+}
+
+# What a database holds that a restore would replace: relations outside the system schemas that
+# no extension owns, and large objects.
+OBJECTS_SQL="select (select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace
+   where c.relkind in ('r', 'p', 'v', 'm', 'S', 'f')
+     and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname !~ '^pg_toast'
+     and not exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass
+                     and d.objid = c.oid and d.deptype = 'e'))
+ || ' relations and ' || (select count(*) from pg_largeobject_metadata) || ' large objects'"
+# Tables as pg_dump writes them (CREATE TABLE: ordinary and partitioned, not unlogged or foreign).
+TABLES_SQL="select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace
+   where c.relkind in ('r', 'p') and c.relpersistence = 'p'
+     and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname !~ '^pg_toast'
+     and not exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass
+                     and d.objid = c.oid and d.deptype = 'e')"
+
+holds_nothing() { [[ $1 == '0 relations and 0 large objects' ]]; }
+
+# zstd_into FILE COMMAND...: decompresses FILE into COMMAND. A reader that stops early (the table
+# of contents, the globals section) makes zstd die of SIGPIPE, which is not a failure.
+zstd_into() {
+  local file=$1 status
+  shift
+  set +o pipefail
+  zstd -dcq -- "$file" | "$@"
+  status=("${PIPESTATUS[@]}")
+  set -o pipefail
+  ((status[1] == 0)) || return "${status[1]}"
+  ((status[0] == 0 || status[0] == 141)) || {
+    backup_log "ERROR: cannot decompress $file"
+    return 1
+  }
+}
+
+# The roles of a pg_dumpall copy that the target lacks, for a single database: roles that exist
+# are left exactly as they are (a pg_dumpall copy would reset their attributes and passwords, the
+# restore's own superuser included), and memberships are granted only to the roles created here.
+# Reads the dump on stdin up to its Databases section; EXISTING holds the target's role names as
+# quote_ident writes them, which is how pg_dumpall writes them too.
+# shellcheck disable=SC2016 # awk program: its $ are awk's
+MISSING_ROLES_AWK='
+function ident(s,    m) {
+  if (match(s, /^("([^"]|"")*"|[^ ;"]+)/)) return substr(s, 1, RLENGTH)
+  return ""
+}
+FILENAME == ARGV[1] { exists[$0] = 1; next }
+/^-- Databases$/ { exit }
+/^(SET |\\restrict |\\unrestrict |--|$)/ { print; next }
+/^CREATE ROLE / {
+  r = ident(substr($0, 13))
+  if (!(r in exists)) { create[r] = 1; print; print r > created }
+  next
+}
+/^ALTER ROLE / { r = ident(substr($0, 12)); if (r in create) print; next }
+/^COMMENT ON ROLE / { r = ident(substr($0, 17)); if (r in create) print; next }
+/^GRANT / {
+  rest = substr($0, 7); g = ident(rest); rest = substr(rest, length(g) + 1)
+  if (substr(rest, 1, 4) == " TO ") { m = ident(substr(rest, 5)); if (m in create) print }
+  next
+}
+'
+
+# restore_roles_from EXISTING CREATED: the dump's globals on stdin, the missing roles into the server.
+restore_roles_from() {
+  awk -v created="$2" "$MISSING_ROLES_AWK" "$1" - | psql_maintenance --single-transaction >/dev/null
+}
+
+restore_missing_roles() {
+  local full existing created
+  if ! full=$(newest_copy '' .sql.zst); then
+    backup_log "WARNING: no full copy (dump_<timestamp>.sql.zst) in $BACKUP_DIR: no roles restored; the database's owner and the roles its grants name must exist on the target"
+    return 0
+  fi
+  backup_tmpfile "$TMPDIR" existing-roles || exit 1
+  existing=$BACKUP_TMP
+  backup_tmpfile "$TMPDIR" created-roles || exit 1
+  created=$BACKUP_TMP
+  psql_maintenance -c 'select quote_ident(rolname) from pg_roles' >"$existing" ||
+    backup_die "cannot list the roles of $PGHOST:$PGPORT"
+  backup_log "restoring the roles the target lacks from $full"
+  backup_run zstd_into "$BACKUP_DIR/$full" restore_roles_from "$existing" "$created" || backup_die "restoring the roles from $full failed"
+  if [[ -s $created ]]; then
+    backup_log "created roles: $(paste -sd ' ' "$created")"
+  else
+    backup_log "every role of $full already exists; none changed"
+  fi
+}
+
+# Rows per table in a custom dump (on stdin), from its data as pg_restore prints it: one line per row between
+# `COPY schema.table (...) FROM stdin;` and `\.` (text COPY escapes newlines inside values). Names
+# are written as pg_dump quotes them, which is how format('%I.%I') quotes them too.
+# shellcheck disable=SC2016 # awk program: its $ are awk's
+COUNT_COPY_ROWS_AWK='
+function ident(s) {
+  if (match(s, /^("([^"]|"")*"|[^ .;"(]+)/)) return substr(s, 1, RLENGTH)
+  return ""
+}
+copying { if ($0 == "\\.") { print table "\t" rows; copying = 0 } else rows++; next }
+/^COPY .* FROM stdin;$/ {
+  rest = substr($0, 6); schema = ident(rest); rest = substr(rest, length(schema) + 2)
+  table = schema "." ident(rest); rows = 0; copying = 1
+}
+'
+count_dumped_rows() { pg_restore --data-only -f - | awk "$COUNT_COPY_ROWS_AWK"; }
+
+# restore_database FIFO: the decompressed copy on stdin into pg_restore, and through FIFO into
+# count_dumped_rows at the same time (the expected row counts on stdout): one pass over the copy.
+# --create from the maintenance database: pg_restore creates the database with the dumped owner,
+# encoding and collation, then connects to it by name (never as a connection string). Either side
+# failing ends the other (EOF or SIGPIPE), so neither can wait for ever.
+restore_database() {
+  local fifo=$1 counter rc=0
+  count_dumped_rows <"$fifo" &
+  counter=$!
+  tee -- "$fifo" | pg_restore --create --exit-on-error --no-password -d "$MAINTENANCE" >&2 || rc=$?
+  wait "$counter" || { ((rc)) || rc=1; }
+  return "$rc"
+}
+
+# check_rows DB COPY EXPECTED: every table's rows on the server against the rows of its COPY data
+# in the copy (EXPECTED, from restore_database); sets ROWS to the total.
+check_rows() {
+  local db=$1 copy=$2 expected=$3 actual
+  backup_tmpfile "$TMPDIR" rows-restored || exit 1
+  actual=$BACKUP_TMP
+  psql_in "$db" -F $'\t' >"$actual" <<<"select format('select %L, count(*) from %I.%I', format('%I.%I', n.nspname, c.relname), n.nspname, c.relname)
+      from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where c.relkind = 'r' and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname !~ '^pg_toast'
+    \\gexec" || backup_die "cannot count the restored rows of '$db'"
+  ROWS=$(awk -F '\t' 'FILENAME == ARGV[1] { got[$1] = $2; next }
+    { total += $2 }
+    !($1 in got) || got[$1] != $2 { print "table " $1 ": " $2 " rows in the copy, " ($1 in got ? got[$1] : "no table") " after the restore" > "/dev/stderr"; bad++ }
+    END { print total + 0; exit bad > 0 }' "$actual" "$expected") ||
+    backup_die "database '$db' does not hold the rows $copy holds (above)"
+}
+
+restore_per_database() {
+  local db=$RESTORE_DATABASE copy toc dumped_name exists holds tables_dumped tables fifo expected
+  copy=$(resolve_copy "per-db/$db/" .dump.zst)
+  backup_log "restoring database '$db' from $copy"
+  backup_tmpfile "$TMPDIR" toc || exit 1
+  toc=$BACKUP_TMP
+  backup_run zstd_into "$BACKUP_DIR/$copy" pg_restore --list >"$toc" ||
+    backup_die "pg_restore --list cannot read $copy"
+  dumped_name=$(sed -n 's/^;[[:space:]]*dbname: //p' "$toc" | head -n 1)
+  # pg_restore --create makes the database the dump names; a copy of another database would
+  # restore something else than asked for.
+  [[ $dumped_name == "$db" ]] || backup_die "$copy is a dump of database '$dumped_name', not '$db'"
+  tables_dumped=$(grep -E '^[0-9]+; [0-9]+ [0-9]+ TABLE ' "$toc" | grep -cvE '^[0-9]+; [0-9]+ [0-9]+ TABLE DATA ' || true)
+
+  exists=$(psql_maintenance -v db="$db" <<<"select count(*) from pg_database where datname = :'db'") ||
+    backup_die "cannot reach $PGHOST:$PGPORT"
+  if ((exists)); then
+    holds=$(psql_in "$db" <<<"$OBJECTS_SQL") || backup_die "cannot look into the existing database '$db'"
+    if ! holds_nothing "$holds" && ((!overwrite)); then
+      backup_die "database '$db' exists on $PGHOST:$PGPORT and holds $holds; restoring $copy would drop and replace it: set RESTORE_OVERWRITE=yes to do that"
+    fi
+  fi
+
+  restore_missing_roles
+  if ((exists)); then
+    # Dropped and created again from the dump: that is what brings back its original owner,
+    # encoding and collation, which pg_restore --clean into the existing database would not.
+    backup_log "dropping the existing database '$db' ($holds)"
+    psql_maintenance -v db="$db" <<<'drop database :"db" with (force)' || backup_die "cannot drop database '$db'"
+  fi
+
+  backup_tmpdir "$TMPDIR" stream || exit 1
+  mkfifo -- "$BACKUP_TMP/copy" || backup_die "cannot create a FIFO in $TMPDIR"
+  fifo=$BACKUP_TMP/copy
+  backup_tmpfile "$TMPDIR" rows-dumped || exit 1
+  expected=$BACKUP_TMP
+  backup_run zstd_into "$BACKUP_DIR/$copy" restore_database "$fifo" >"$expected" || backup_die "pg_restore of $copy failed"
+
+  tables=$(psql_in "$db" <<<"$TABLES_SQL") || backup_die "cannot count the restored tables of '$db'"
+  ((tables == tables_dumped)) ||
+    backup_die "database '$db' has $tables tables after the restore, but $copy lists $tables_dumped"
+  check_rows "$db" "$copy" "$expected"
+  backup_log "restored database '$db' from $copy: $tables tables and $ROWS rows, as dumped"
+}
+
+# Counts what a pg_dumpall stream creates while passing it through: databases and tables, outside
+# COPY data (a data line may start with any text).
+# shellcheck disable=SC2016 # awk program: its $ are awk's
+COUNT_DUMPALL_AWK='
+copying { if ($0 == "\\.") copying = 0; print; next }
+/^COPY .* FROM stdin;$/ { copying = 1 }
+/^CREATE DATABASE / { databases++ }
+/^CREATE TABLE / { tables++ }
+{ print }
+END { print databases + 0, tables + 0 > counts }
+'
+
+# list_databases FILE: the non-template databases except the maintenance one, NUL-separated.
+list_databases() {
+  psql_maintenance -0 -v keep="${PGDATABASE:-postgres}" >"$1" \
+    <<<"select datname from pg_database where not datistemplate and datname <> :'keep' order by datname"
+}
+
+restore_full() {
+  local copy names existing_roles errors counts db holds maintenance_holds databases tables=0 n
+  local -a dbs=()
+  copy=$(resolve_copy '' .sql.zst)
+  backup_log "restoring the whole cluster from $copy"
+  backup_tmpfile "$TMPDIR" databases || exit 1
+  names=$BACKUP_TMP
+  list_databases "$names" || backup_die "cannot list the databases of $PGHOST:$PGPORT"
+  mapfile -d '' -t dbs <"$names"
+  maintenance_holds=$(psql_maintenance <<<"$OBJECTS_SQL") || backup_die "cannot look into the maintenance database"
+  if ((${#dbs[@]})) || ! holds_nothing "$maintenance_holds"; then
+    local what='no other database'
+    if ((${#dbs[@]})); then what="databases:$(printf " '%s'" "${dbs[@]}")"; fi
+    if ((!overwrite)); then
+      backup_die "$PGHOST:$PGPORT is not empty ($what; the maintenance database '${PGDATABASE:-postgres}' holds $maintenance_holds); restoring $copy would drop and replace them: set RESTORE_OVERWRITE=yes to do that"
+    fi
+    for db in "${dbs[@]}"; do
+      backup_log "dropping database '$db'"
+      psql_maintenance -v db="$db" <<<'drop database :"db" with (force)' || backup_die "cannot drop database '$db'"
+    done
+    if ! holds_nothing "$maintenance_holds"; then
+      # The copy restores the maintenance database's contents into it: it must start empty.
+      backup_log "recreating the maintenance database '${PGDATABASE:-postgres}' (it holds $maintenance_holds)"
+      psql_in template1 -v db="${PGDATABASE:-postgres}" <<<'drop database :"db" with (force);
+create database :"db"' || backup_die "cannot recreate the maintenance database"
+    fi
+  fi
+
+  backup_tmpfile "$TMPDIR" existing-roles || exit 1
+  existing_roles=$BACKUP_TMP
+  psql_maintenance -0 -c 'select rolname from pg_roles' >"$existing_roles" || backup_die "cannot list the roles"
+  backup_log "roles in the copy replace the attributes and passwords of the target's roles of the same name; other roles of the target stay"
+  backup_tmpfile "$TMPDIR" psql-errors || exit 1
+  errors=$BACKUP_TMP
+  backup_tmpfile "$TMPDIR" counts || exit 1
+  counts=$BACKUP_TMP
+  # ON_ERROR_STOP off: a pg_dumpall copy always starts with CREATE ROLE for every role, and the
+  # target's own superuser exists already. Every other error fails the run (read from stderr).
+  restore_cluster() {
+    awk -v counts="$counts" "$COUNT_DUMPALL_AWK" |
+      psql -X -w -q -v ON_ERROR_STOP=0 -d "$MAINTENANCE" >/dev/null 2>"$errors"
+  }
+  backup_run zstd_into "$BACKUP_DIR/$copy" restore_cluster || {
+    grep -E '(ERROR|FATAL|error):' "$errors" | head -n 20 >&2 || true
+    backup_die "psql failed restoring $copy"
+  }
+  check_psql_errors "$errors" "$existing_roles" || backup_die "restoring $copy failed (errors above)"
+
+  read -r databases n <"$counts"
+  list_databases "$names" || backup_die "cannot list the restored databases"
+  mapfile -d '' -t dbs <"$names"
+  ((${#dbs[@]} == databases)) ||
+    backup_die "the cluster has ${#dbs[@]} databases after the restore, but $copy creates $databases"
+  for db in "${PGDATABASE:-postgres}" "${dbs[@]}"; do
+    holds=$(psql_in "$db" <<<"$TABLES_SQL") || backup_die "cannot count the tables of '$db'"
+    tables=$((tables + holds))
+  done
+  ((tables == n)) || backup_die "the cluster has $tables tables after the restore, but $copy creates $n"
+  backup_log "restored the cluster from $copy: $databases databases, $tables tables (as in the copy)"
+}
+
+# check_psql_errors ERRORS EXISTING_ROLES: psql's error lines, except `role "X" already exists`
+# for a role the target had before the restore. Logs only the error lines: psql's context lines
+# quote the statement, which can hold data or password hashes.
+check_psql_errors() {
+  local line role bad=0
+  local -A had=()
+  while IFS= read -r -d '' role; do had[$role]=1; done <"$2"
+  while IFS= read -r line; do
+    [[ $line =~ (ERROR|FATAL|error): ]] || continue
+    if [[ $line =~ ERROR:\ \ role\ \"(.*)\"\ already\ exists$ && -n ${had[${BASH_REMATCH[1]}]:-} ]]; then
+      continue
+    fi
+    bad=$((bad + 1))
+    if ((bad <= 20)); then backup_log "psql: ${line#psql:<stdin>:}"; fi
+  done <"$1"
+  ((bad == 0)) || {
+    backup_log "ERROR: $bad unexpected errors from psql"
+    return 1
+  }
+}
+
+case $mode in
+  full) restore_full ;;
+  per-database)
+    backup_require_env RESTORE_DATABASE
+    restore_per_database
+    ;;
+esac

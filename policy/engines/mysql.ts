@@ -1,0 +1,74 @@
+import { z } from 'zod';
+import { Duration } from '../values/duration';
+import { databaseNameSchema, hostSchema, jobScheduleSchema, portSchema, requireSomeJob, secretKeyRefSchema, serviceCommon } from '../schema/fields';
+import { databaseSelectionEnv, databaseSelectionFields } from './database-selection';
+import { DUMP_RESOURCES, noVolumes, defineEngine, job, type EngineJob } from './engine';
+
+const SCRIPT = 'mysql-backup.sh';
+
+export const mysqlServiceSchema = z
+  .strictObject({
+    engine: z.literal('mysql'),
+    ...serviceCommon,
+    connection: z.strictObject({
+      host: hostSchema,
+      port: portSchema.default(3306),
+      user: z.string().regex(/^[A-Za-z0-9_]+$/).default('root'),
+      passwordSecret: secretKeyRefSchema,
+    }),
+    databases: z.array(databaseNameSchema).min(1).optional(),
+    ...databaseSelectionFields,
+    full: jobScheduleSchema.optional().meta({ description: 'mysqldump --all-databases, consistent (--single-transaction) with routines, triggers and events.' }),
+    perDatabase: jobScheduleSchema.optional(),
+  })
+  .superRefine(requireSomeJob);
+
+/** MySQL and MariaDB: mysqldump of everything, and of each database. */
+export const mysql = defineEngine({
+  engine: 'mysql',
+  title: 'MySQL',
+  schema: mysqlServiceSchema,
+  example: {
+    engine: 'mysql',
+    namespace: 'dbaas',
+    connection: { host: 'mysql.dbaas.svc.cluster.local', passwordSecret: { name: 'mysql-backup', key: 'password' } },
+    full: { schedule: 'daily at 00:30' },
+    perDatabase: { schedule: 'daily at 01:00' },
+    retention: { keepWithin: '14d', keepLast: 7 },
+  },
+  defaults: { resources: DUMP_RESOURCES, scratchSize: '1Gi' },
+  typicalRestoreTime: Duration.minutes(15),
+  contract: {
+    variables: '`MYSQL_HOST`, `MYSQL_PORT`, `MYSQL_USER`; optional `BACKUP_DATABASES`, `BACKUP_EXCLUDE_DATABASES` (per-database only), `BACKUP_DROPPED_KEEP_SECONDS`',
+    secretBacked: '`MYSQL_PASSWORD` (the script writes a 0600 defaults file in `TMPDIR`; never `-p` on a command line)',
+  },
+  scripts: () => [SCRIPT],
+  restore: { script: 'mysql-restore.sh', modes: ['full', 'per-database'] },
+  jobs: (s): EngineJob[] => [
+    ...(s.full ? [job('full', s.full.schedule, SCRIPT, ['full'])] : []),
+    ...(s.perDatabase ? [job('per-database', s.perDatabase.schedule, SCRIPT, ['per-database'])] : []),
+  ],
+  env: (s) => [
+    { name: 'MYSQL_HOST', value: s.connection.host },
+    { name: 'MYSQL_PORT', value: String(s.connection.port) },
+    { name: 'MYSQL_USER', value: s.connection.user },
+    { name: 'MYSQL_PASSWORD', secret: s.connection.passwordSecret },
+    ...databaseSelectionEnv(s),
+  ],
+  volumes: noVolumes,
+  target: (s) => `${s.connection.host}:${s.connection.port}`,
+  dataClaims: () => [],
+  restoreSteps: (s, { nfsPath: dir }) => [
+    '**One database:**',
+    '',
+    '```sh',
+    `zstd -dc ${dir}/per-db/<db>/dump_<ts>.sql.zst | mysql --default-character-set=utf8mb4 -h ${s.connection.host} -P ${s.connection.port} -u ${s.connection.user} -p <db>`,
+    '```',
+    '',
+    '**All databases** (users, routines, triggers and events included):',
+    '',
+    '```sh',
+    `zstd -dc ${dir}/dump_<ts>.sql.zst | mysql --default-character-set=utf8mb4 -h ${s.connection.host} -P ${s.connection.port} -u ${s.connection.user} -p`,
+    '```',
+  ],
+});

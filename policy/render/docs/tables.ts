@@ -1,0 +1,86 @@
+import type { AlertGroup } from '../../plan/alerts';
+import type { BackupPlan } from '../../plan/plan';
+import { LAYERS, LAYER_TITLES, bestRpo } from '../../plan/protection';
+
+export function renderProtectionMatrix(plan: BackupPlan): string {
+  const layers = LAYERS;
+  const rows = plan.services.map((service) => {
+    const byLayer = new Map(service.protection.map((p) => [p.layer, p]));
+    const cells = layers.map((layer) => {
+      const p = byLayer.get(layer);
+      if (!p) return '—';
+      // Mirrors (offsite) keep what their sources keep; each lags its own source, so each has its RPO.
+      if (p.copies.some((c) => c.mirrorOf)) return `${p.when}; ${p.copies.map((c) => `${c.of}: RPO ${c.rpo.toHuman()}`).join('; ')}; keeps what its sources keep`;
+      return `${p.what}; keeps ${p.retention}; RPO ${p.rpo.toHuman()}`;
+    });
+    return `| ${service.id} | ${service.engine} | ${service.namespace} | ${cells.join(' | ')} |`;
+  });
+  const host = plan.host;
+  const hostNote = host
+    ? `Snapshots and file backups cover every PVC LV matching \`${host.snapshots.lvPattern}\` outside ${host.snapshots.excludeNamespaces.map((n) => `\`${n}\``).join(', ') || 'no excluded namespace'}; a service gets those layers only for the PVCs it names as its data (\`dataClaims\`), so a service without a PVC (a static pod) shows none. The offsite sync mirrors the backup disk and ${host.offsite.sources.map((s) => `\`${s.path}\``).join(', ')}.`
+    : 'The policy declares no host section: only the app-level dumps below exist.';
+  return `# Protection matrix
+
+Generated from the backup policy. Do not edit: run \`npm run generate\`. Times are in ${plan.timeZone}.
+
+${hostNote}
+
+| service | engine | namespace | ${layers.map((l) => LAYER_TITLES[l]).join(' | ')} |
+|---|---|---|${layers.map(() => '---').join('|')}|
+${rows.join('\n')}
+
+RPO in each cell is the longest gap between two runs of that layer (for offsite: the source's gap plus the sync's), the most data lost if the live copy dies just before the next run. ${LAYER_TITLES.drill}: no layer tries restores yet, so every service shows none.
+`;
+}
+
+export function renderRpoRto(plan: BackupPlan): string {
+  const rows = plan.services.map((service) => {
+    const best = bestRpo(service.protection);
+    const declared = service.rpo;
+    const rto = service.rto.declared ? `${service.rto.duration.toHuman()} (declared)` : `${service.rto.duration.toHuman()} (typical for ${service.engine})`;
+    const verdict = declared ? (best.rpo.totalSeconds <= declared.totalSeconds ? 'met' : '**not met**') : 'none declared';
+    return `| ${service.id} | ${best.rpo.toHuman()} (${LAYER_TITLES[best.layer]}) | ${declared ? declared.toHuman() : '—'} | ${verdict} | ${rto} |`;
+  });
+  return `# RPO and RTO
+
+Generated from the backup policy. Do not edit: run \`npm run generate\`.
+
+| service | achieved RPO (best layer) | declared RPO | RPO | RTO |
+|---|---|---|---|---|
+${rows.join('\n')}
+`;
+}
+
+function describeFor(rule: AlertGroup['rules'][number]): string {
+  switch (rule.type) {
+    case 'stale':
+      return `no success for ${rule.test.job!.staleAfter.toHuman()}`;
+    case 'failing':
+      return `last run failed, for ${rule.for!.toHuman()}`;
+    case 'never-succeeded':
+      return `no success ever reported, for ${rule.for!.toHuman()}`;
+    case 'too-small':
+      return `newest copy under ${rule.test.threshold} x the largest recent one`;
+    case 'gauge':
+      return `\`${rule.test.metric}\` ${rule.test.comparison} ${rule.test.threshold}${rule.for ? ` for ${rule.for.toHuman()}` : ''}`;
+  }
+}
+
+/** A repository path (docs/runbooks/x.md, used when no base URL is declared) as seen from docs/alerts.md. */
+function linkFromDocs(url: string): string {
+  return url.startsWith('docs/') ? url.slice('docs/'.length) : url;
+}
+
+export function renderAlertTable(groups: AlertGroup[]): string {
+  const rows = groups.flatMap((group) =>
+    group.rules.map((rule) => `| ${rule.alert} | \`${Object.entries(rule.test.selector).map(([k, v]) => `${k}="${v}"`).join(', ')}\` | ${describeFor(rule)} | ${rule.labels.severity} (${rule.labels.channel}) | [runbook](${linkFromDocs(rule.annotations.runbook_url)}) |`),
+  );
+  return `# Alerts
+
+Generated from the backup policy (the same plan as \`alerts/backup-alerts.yaml\`). Do not edit: run \`npm run generate\`.
+
+| alert | watches | fires when | severity (channel) | runbook |
+|---|---|---|---|---|
+${rows.join('\n')}
+`;
+}

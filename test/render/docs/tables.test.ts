@@ -1,0 +1,114 @@
+/**
+ * The table documents (protection matrix, RPO/RTO, alerts) on two-service plans, as whole
+ * Markdown strings: one service inside the snapshot layers, one in an excluded namespace.
+ */
+import { planPolicy } from '../../../policy/plan/plan';
+import { renderAlertTable, renderProtectionMatrix, renderRpoRto } from '../../../policy/render/docs/tables';
+import { pgService, policyOf, redisService, smallHost } from '../small-policies';
+
+// The cache names its data PVC: the host layers reach only PVCs a service declares.
+const withHost = planPolicy(policyOf({ pg: pgService, cache: { ...redisService, dataClaims: ['redis-data'] } }, { host: smallHost() }));
+
+describe('renderProtectionMatrix', () => {
+  test('with a host: snapshot and file layers only outside the excluded namespace, offsite via NFS and the backup disk', () => {
+    expect(renderProtectionMatrix(withHost)).toBe(`# Protection matrix
+
+Generated from the backup policy. Do not edit: run \`npm run generate\`. Times are in Europe/London.
+
+Snapshots and file backups cover every PVC LV matching \`vm-*-pvc-*\` outside \`db\`; a service gets those layers only for the PVCs it names as its data (\`dataClaims\`), so a service without a PVC (a static pod) shows none. The offsite sync mirrors the backup disk and \`/srv/nfs\`.
+
+| service | engine | namespace | LVM snapshot | File backup | App-level dump | Offsite | Restore drill |
+|---|---|---|---|---|---|---|---|
+| cache | redis | cache | At 03:00; keeps 7 days; RPO 24 hours | At 05:00; keeps 4 weekly generations; RPO 24 hours | snapshot: At 03:00, only on Sunday; keeps 30 days, at least the newest 4; RPO 7 days | At 06:00; the dumps via /srv/nfs: RPO 8 days; the file backup via /mnt/backup: RPO 2 days; keeps what its sources keep | — |
+| pg | postgres | db | — | — | full: At 00:00; keeps 14 days, at least the newest 7; RPO 24 hours | At 06:00; the dumps via /srv/nfs: RPO 2 days; keeps what its sources keep | — |
+
+RPO in each cell is the longest gap between two runs of that layer (for offsite: the source's gap plus the sync's), the most data lost if the live copy dies just before the next run. Restore drill: no layer tries restores yet, so every service shows none.
+`);
+  });
+
+  test('without a host: only the dump column is filled; two dump jobs share one cell', () => {
+    const plan = planPolicy(policyOf({ pg: { ...pgService, perDatabase: { schedule: 'every 6h' } } }));
+    expect(renderProtectionMatrix(plan)).toBe(`# Protection matrix
+
+Generated from the backup policy. Do not edit: run \`npm run generate\`. Times are in Europe/London.
+
+The policy declares no host section: only the app-level dumps below exist.
+
+| service | engine | namespace | LVM snapshot | File backup | App-level dump | Offsite | Restore drill |
+|---|---|---|---|---|---|---|---|
+| pg | postgres | db | — | — | full: At 00:00; per-database: On the hour, every 6 hours; keeps 14 days, at least the newest 7; RPO 6 hours | — | — |
+
+RPO in each cell is the longest gap between two runs of that layer (for offsite: the source's gap plus the sync's), the most data lost if the live copy dies just before the next run. Restore drill: no layer tries restores yet, so every service shows none.
+`);
+  });
+
+  test('a service exported outside every offsite source and excluded from snapshots has no offsite cell', () => {
+    const plan = planPolicy(policyOf({ pg: { ...pgService, nfsPath: '/exports/pg' } }, { host: smallHost() }));
+    expect(renderProtectionMatrix(plan).split('\n')[8]).toBe('| pg | postgres | db | — | — | full: At 00:00; keeps 14 days, at least the newest 7; RPO 24 hours | — | — |');
+  });
+});
+
+describe('renderRpoRto', () => {
+  test('achieved against declared RPO (met, not met, none) and declared or typical RTO', () => {
+    const plan = planPolicy(
+      policyOf(
+        {
+          pg: { ...pgService, rpo: '12h' },
+          cache: { ...redisService, rpo: '2d', rto: '30m', dataClaims: ['redis-data'] },
+          etcd: { engine: 'etcd', namespace: 'kube-system', schedule: 'daily at 01:00', endpoints: ['http://127.0.0.1:2379'], retention: { keepWithin: '30d', keepLast: 4 } },
+        },
+        { host: smallHost() },
+      ),
+    );
+    expect(renderRpoRto(plan)).toBe(`# RPO and RTO
+
+Generated from the backup policy. Do not edit: run \`npm run generate\`.
+
+| service | achieved RPO (best layer) | declared RPO | RPO | RTO |
+|---|---|---|---|---|
+| cache | 24 hours (LVM snapshot) | 2 days | met | 30 minutes (declared) |
+| etcd | 24 hours (App-level dump) | — | none declared | 20 minutes (typical for etcd) |
+| pg | 24 hours (App-level dump) | 12 hours | **not met** | 5 minutes (typical for postgres) |
+`);
+  });
+
+  test('an RPO equal to the achieved gap is met', () => {
+    const plan = planPolicy(policyOf({ pg: { ...pgService, rpo: '24h' } }));
+    expect(renderRpoRto(plan).split('\n')[6]).toBe('| pg | 24 hours (App-level dump) | 24 hours | met | 5 minutes (typical for postgres) |');
+  });
+});
+
+describe('renderAlertTable', () => {
+  test('one row per rule: selector, threshold in words, severity and channel, runbook link', () => {
+    const plan = planPolicy(policyOf({ pg: { ...pgService, critical: true } }, { alerts: { runbookBaseUrl: 'https://runbooks.lan/backup' } }));
+    expect(renderAlertTable(plan.alerts)).toBe(`# Alerts
+
+Generated from the backup policy (the same plan as \`alerts/backup-alerts.yaml\`). Do not edit: run \`npm run generate\`.
+
+| alert | watches | fires when | severity (channel) | runbook |
+|---|---|---|---|---|
+| PgBackupStale | \`service="pg", kind="full"\` | no success for 36 hours | critical (infra-critical) | [runbook](https://runbooks.lan/backup/pg.md) |
+| PgBackupFailing | \`service="pg", kind="full"\` | last run failed, for 15 minutes | critical (infra-critical) | [runbook](https://runbooks.lan/backup/pg.md) |
+| PgBackupNeverSucceeded | \`service="pg", kind="full"\` | no success ever reported, for 36 hours | critical (infra-critical) | [runbook](https://runbooks.lan/backup/pg.md) |
+| PgBackupTooSmall | \`service="pg", kind="full"\` | newest copy under 0.5 x the largest recent one | critical (infra-critical) | [runbook](https://runbooks.lan/backup/pg.md) |
+`);
+  });
+
+  test('gauge rows name the metric, comparison and threshold', () => {
+    const host = planPolicy(policyOf({ pg: pgService }, { host: smallHost(), alerts: { runbookBaseUrl: 'https://runbooks.lan' } }));
+    const rows = renderAlertTable(host.alerts).trimEnd().split('\n').slice(-2);
+    expect(rows).toEqual([
+      '| LVMThinPoolLow | `service="lvm-pvc-snapshot", kind="snapshot"` | `backup_thin_pool_free_percent` < 15 for 15 minutes | warning (infra-alerts) | [runbook](https://runbooks.lan/lvm-pvc-snapshot.md) |',
+      '| BackupDiskFull | `service="daily-backup", kind="files"` | `backup_disk_usage_percent` > 85 for 15 minutes | warning (infra-alerts) | [runbook](https://runbooks.lan/daily-backup.md) |',
+    ]);
+  });
+
+  test('without a runbook base URL the links are relative to docs/, where this page lives', () => {
+    // runbook_url then holds the repository path docs/runbooks/pg.md; written as is into
+    // docs/alerts.md, Markdown would resolve it to docs/docs/runbooks/pg.md. docs/README.md
+    // links runbooks/pg.md the same way.
+    const plan = planPolicy(policyOf({ pg: pgService }));
+    const links = [...renderAlertTable(plan.alerts).matchAll(/\[runbook\]\(([^)]*)\)/g)].map((m) => m[1]);
+    expect(links).toEqual(['runbooks/pg.md', 'runbooks/pg.md', 'runbooks/pg.md', 'runbooks/pg.md']);
+  });
+});

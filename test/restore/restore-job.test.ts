@@ -1,0 +1,95 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { planPolicy } from '../../policy/plan/plan';
+import { renderCronJob } from '../../policy/render/kubernetes';
+import { renderRestoreCommands, renderRestoreJob, restoreProblem } from '../../policy/render/restore-job';
+import { packageRoot } from '../../policy/io/scripts';
+import { homelabPolicy } from '../../stacks/homelab-policy';
+
+/** The restore Job is the backup job's pod turned around: same image, Secrets and security, copies read-only. */
+const plan = planPolicy(homelabPolicy);
+const postgres = plan.services.find((s) => s.id === 'postgresql')!;
+const now = new Date('2026-11-29T10:20:30Z');
+
+test('a per-database restore Job runs the restore script with the backup job\'s environment and Secrets, the copies read-only', () => {
+  const job = renderRestoreJob(postgres, { mode: 'per-database', copy: 'latest', database: "it's = café", overwrite: false }, now);
+  const backup = renderCronJob(postgres.jobs.find((j) => j.kind === 'per-database')!);
+  const backupContainer = backup.spec.jobTemplate.spec.template.spec.container[0];
+  const pod = job.spec.template.spec;
+  const container = pod.containers[0];
+  expect(job.metadata).toEqual({
+    name: 'postgresql-restore-db-20261129t102030',
+    namespace: 'dbaas',
+    labels: expect.objectContaining({ 'backup-policy/service': 'postgresql', 'backup-policy/kind': 'restore-per-database' }),
+  });
+  expect(container.image).toBe(backupContainer.image);
+  expect(container.command).toEqual(['/bin/bash', '/opt/backup-policy/postgres-restore.sh', 'per-database']);
+  const env = Object.fromEntries(container.env.map((e: any) => [e.name, e.value ?? e.valueFrom]));
+  expect(env.PGPASSWORD).toEqual({ secretKeyRef: { name: 'postgresql-backup', key: 'password' } });
+  expect([env.RESTORE_COPY, env.RESTORE_DATABASE, env.RESTORE_OVERWRITE, env.BACKUP_KIND]).toEqual(['latest', "it's = café", '', 'restore-per-database']);
+  // Every backup variable but the kind is handed on unchanged.
+  for (const e of backupContainer.env.filter((x: any) => x.name !== 'BACKUP_KIND')) expect(container.env).toContainEqual(e);
+  expect(container.volumeMounts).toContainEqual({ name: 'backup', mountPath: '/backup', readOnly: true });
+  expect(pod.volumes).toContainEqual({ name: 'backup', persistentVolumeClaim: { claimName: 'postgresql-backup', readOnly: true } });
+  expect(pod.volumes).toContainEqual({ name: 'scripts', configMap: { name: 'postgresql-backup-scripts', defaultMode: 0o555 } });
+  expect(pod.securityContext).toEqual({ runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: 'RuntimeDefault' } });
+  expect(container.securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, privileged: false, capabilities: { drop: ['ALL'] } });
+  expect([job.spec.backoffLimit, pod.restartPolicy, pod.automountServiceAccountToken]).toEqual([0, 'Never', false]);
+  expect(postgres.scripts.files).toContain('postgres-restore.sh');
+});
+
+test('--yes is the only way to let a restore replace data', () => {
+  const job = renderRestoreJob(postgres, { mode: 'full', copy: 'dump_20261128T000000Z.sql.zst', overwrite: true }, now);
+  const env = Object.fromEntries(job.spec.template.spec.containers[0].env.map((e: any) => [e.name, e.value]));
+  expect([env.RESTORE_COPY, env.RESTORE_OVERWRITE, env.RESTORE_DATABASE]).toEqual(['dump_20261128T000000Z.sql.zst', 'yes', undefined]);
+});
+
+test('what cannot be restored is refused with the reason', () => {
+  const etcd = plan.services.find((s) => s.id === 'etcd')!;
+  expect(restoreProblem(etcd, { mode: 'snapshot', copy: 'latest', overwrite: false })).toMatch(/^etcd \(etcd\) has no restore Job yet; follow its runbook/);
+  expect(restoreProblem(postgres, { mode: 'per-database', copy: 'latest', overwrite: false })).toBe('a per-database restore needs --database <name>');
+  expect(restoreProblem(postgres, { mode: 'full', copy: '../other/dump.sql.zst', overwrite: false })).toMatch(/^--copy is a file name under the backup directory/);
+  expect(restoreProblem(postgres, { mode: 'full', copy: 'latest', database: 'x', overwrite: false })).toBe('--database applies to per-database restores, not full');
+});
+
+test('the printed commands apply exactly the rendered Job and follow it', () => {
+  const job = renderRestoreJob(postgres, { mode: 'full', copy: 'latest', overwrite: false }, now);
+  const text = renderRestoreCommands(job, 'kind: Job\n');
+  expect(text).toBe(
+    [
+      '# Restores with: /bin/bash /opt/backup-policy/postgres-restore.sh full',
+      "#   in ghcr.io/backup-policy/backup-tools:0.2.0, RESTORE_COPY=latest RESTORE_OVERWRITE=''",
+      '#   reading the backup volume read-only at /backup',
+      "kubectl apply -f - <<'BACKUP_POLICY_RESTORE_JOB'",
+      'kind: Job',
+      'BACKUP_POLICY_RESTORE_JOB',
+      'kubectl -n dbaas logs -f --pod-running-timeout=10m job/postgresql-restore-full-20261129t102030',
+      `test "$(kubectl -n dbaas get job/postgresql-restore-full-20261129t102030 -o jsonpath='{.status.succeeded}')" = 1 && echo "restore succeeded" || { echo "restore failed: kubectl -n dbaas describe job/postgresql-restore-full-20261129t102030" >&2; false; }`,
+      '',
+    ].join('\n'),
+  );
+});
+
+describe('backup-policy restore', () => {
+  const cli = (args: string[]) => spawnSync(process.execPath, [join(packageRoot(), 'dist/cli/main.js'), 'restore', ...args], { encoding: 'utf8' });
+
+  test('prints a Job manifest kubectl can apply, in YAML or JSON', () => {
+    const yaml = cli(['mysql', '--database', 'naïve db']);
+    expect(yaml.status).toBe(0);
+    const job = parse(yaml.stdout);
+    expect([job.kind, job.spec.template.spec.containers[0].command[2]]).toEqual(['Job', 'per-database']);
+    expect(job.spec.template.spec.containers[0].env).toContainEqual({ name: 'RESTORE_DATABASE', value: 'naïve db' });
+    const json = cli(['mysql', '--mode', 'full', '--output', 'json']);
+    expect(JSON.parse(json.stdout).spec.template.spec.containers[0].command[2]).toBe('full');
+  });
+
+  test('an unknown service or an engine without a restore Job is a usage error with the way forward', () => {
+    const unknown = cli(['postgres']);
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toContain('no service "postgres" in the policy');
+    const etcd = cli(['etcd']);
+    expect(etcd.status).toBe(2);
+    expect(etcd.stderr).toContain('has no restore Job yet; follow its runbook (docs/runbooks/etcd.md)');
+  });
+});
