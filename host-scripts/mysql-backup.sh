@@ -60,9 +60,9 @@ TRAILER='-- Dump completed'
 
 # The dump and list steps talk to the server, so backup-lib runs them through backup_run.
 # --defaults-extra-file must be the first option or the client ignores it.
-dump_all_to() { "$DUMP" --defaults-extra-file="$DEFAULTS" "${DUMP_OPTIONS[@]}" --all-databases | zstd -T0 -q >"$1"; }
-dump_to() { "$DUMP" --defaults-extra-file="$DEFAULTS" "${DUMP_OPTIONS[@]}" -- "$1" | zstd -T0 -q >"$2"; }
-verify_dump() { backup_check_zstd "$1" && backup_check_trailer "$1" "$TRAILER"; }
+dump_all_to() { "$DUMP" --defaults-extra-file="$DEFAULTS" "${DUMP_OPTIONS[@]}" --all-databases | backup_zstd_write "$1"; }
+dump_to() { "$DUMP" --defaults-extra-file="$DEFAULTS" "${DUMP_OPTIONS[@]}" -- "$1" | backup_zstd_write "$2"; }
+verify_dump() { backup_verify_zstd "$1" backup_expect_trailer "$TRAILER"; }
 
 # NUL-separated names, as backup_each_database reads them; server metadata, rebuilt by the server
 # itself (mysqldump refuses most of it), is left out. The server sends each name as hex:

@@ -28,10 +28,8 @@ EXCLUDE_PATTERNS=()
 while IFS= read -r name; do
   if [[ -n $name ]]; then EXCLUDE_PATTERNS+=("--exclude-database=\"${name//\"/\"\"}\""); fi
 done <<<"${BACKUP_EXCLUDE_DATABASES:-}"
-dumpall_to() { pg_dumpall -w "${EXCLUDE_PATTERNS[@]}" | zstd -T0 -q >"$1"; }
-verify_dumpall() {
-  backup_check_zstd "$1" && backup_check_trailer "$1" '-- PostgreSQL database cluster dump complete'
-}
+dumpall_to() { pg_dumpall -w "${EXCLUDE_PATTERNS[@]}" | backup_zstd_write "$1"; }
+verify_dumpall() { backup_verify_zstd "$1" backup_expect_trailer '-- PostgreSQL database cluster dump complete'; }
 
 # NUL-separated: a database name may contain spaces or newlines.
 list_to() {
@@ -40,13 +38,14 @@ list_to() {
 }
 # The name goes through PGDATABASE, not -d: -d treats a name containing '=' as a connection string.
 # -Z0 leaves compression to zstd (pg_dump 15 only has zlib) and keeps pg_restore's selective restore.
-dump_to() { PGDATABASE=$1 pg_dump -w -Fc -Z0 | zstd -T0 -q >"$2"; }
+dump_to() { PGDATABASE=$1 pg_dump -w -Fc -Z0 | backup_zstd_write "$2"; }
+# pg_restore --list reads only the table of contents: the rest of the stream is drained.
+list_toc() { backup_drain pg_restore --list; }
 verify_dump() {
-  backup_check_zstd "$1" || return 1
-  if ! zstd -dcq -- "$1" | backup_drain pg_restore --list >/dev/null; then
-    backup_log "ERROR: pg_restore --list rejects the dump of database '$2'"
+  backup_verify_zstd "$1" list_toc || {
+    backup_log "ERROR: pg_restore --list or the read-back rejects the dump of database '$2'"
     return 1
-  fi
+  }
 }
 
 # pg_dumpall and pg_dump skip a database with datallowconn = false without a word, and the job
