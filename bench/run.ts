@@ -301,10 +301,20 @@ function main(argv: string[]): void {
     }
     const markdown = report(options, targets, samples, counts, { start: loadStart, end: loadavg()[0] });
     process.stdout.write(markdown);
-    if (options.write) writeFileSync(RESULTS, markdown);
+    if (options.write) writeFileSync(RESULTS, withOtherSections(markdown));
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * The synth report replaces only its own part of results.md: the pipeline benchmark keeps its
+ * sections there between `<!-- pipeline:... begin/end -->` markers, which are carried over.
+ */
+function withOtherSections(synth: string): string {
+  const previous = existsSync(RESULTS) ? readFileSync(RESULTS, 'utf8') : '';
+  const first = previous.indexOf('<!-- pipeline:');
+  return first === -1 ? synth : `${synth.trimEnd()}\n\n${previous.slice(first)}`;
 }
 
 main(process.argv.slice(2));
