@@ -123,7 +123,7 @@ function flatService(c: ServiceCase): FlatService {
           ];
       return {
         ...common,
-        scripts: ['backup-lib.sh', script],
+        scripts: ['backup-lib.sh', script, pg ? 'postgres-restore.sh' : 'mysql-restore.sh'],
         resources: DUMP,
         jobs: [
           job('full', `${c.id}-full-backup`, `${c.minute} 0 * * *`, DAILY, script, ['full'], [...commonEnv(c, 'full', 14, 7), ...engineEnv]),
@@ -146,7 +146,7 @@ function flatService(c: ServiceCase): FlatService {
         extraVolumes: [{ name: 'etcd-tls', secretName: c.secretName, defaultMode: '0440' }],
         extraMounts: [{ name: 'etcd-tls', mountPath: tls, readOnly: true }],
         jobs: [
-          job('snapshot', `${c.id}-backup`, `${c.minute} 1 * * 0`, WEEKLY, 'etcd-backup.sh', [], [
+          job('snapshot', `${c.id}-backup`, `${c.minute} 2 * * 0`, WEEKLY, 'etcd-backup.sh', [], [
             ...commonEnv(c, 'snapshot', 30, 4),
             { name: 'ETCDCTL_API', value: '3' },
             { name: 'ETCDCTL_ENDPOINTS', value: ETCD_ENDPOINTS.join(',') },

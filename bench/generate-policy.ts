@@ -56,7 +56,7 @@ export interface ServiceCase {
 export function homelabCases(): ServiceCase[] {
   const base = { host: '', secretName: '', minute: 0, claimName: '' };
   return [
-    { ...base, id: 'etcd', engine: 'etcd', namespace: 'kube-system', secretName: 'etcd-backup-client' },
+    { ...base, id: 'etcd', engine: 'etcd', namespace: 'kube-system', secretName: 'etcd-backup-client', minute: 30 },
     { ...base, id: 'mysql', engine: 'mysql', namespace: 'dbaas', host: 'mysql.dbaas.svc.cluster.local', secretName: 'mysql-backup', minute: 30 },
     { ...base, id: 'postgresql', engine: 'postgres', namespace: 'dbaas', host: 'postgresql.dbaas.svc.cluster.local', secretName: 'postgresql-backup' },
     { ...base, id: 'redis', engine: 'redis', namespace: 'redis', host: 'redis-master.redis.svc.cluster.local', secretName: 'redis-backup' },
@@ -140,7 +140,7 @@ function serviceInput(c: ServiceCase): ServiceInput {
       return {
         engine: 'etcd',
         namespace: c.namespace,
-        schedule: `weekly on sunday at 01:${mm}`,
+        schedule: `weekly on sunday at 02:${mm}`,
         endpoints: [...ETCD_ENDPOINTS],
         tlsSecret: { name: c.secretName },
         placement: structuredClone(ETCD_PLACEMENT),
@@ -171,7 +171,7 @@ function serviceInput(c: ServiceCase): ServiceInput {
         data: { claimName: c.claimName, ...structuredClone(SQLITE_DATA) },
         // Hourly at :30, as in the homelab: never while the 6-hourly backup (at :00) reads the database.
         integrityCheck: { schedule: SQLITE_INTEGRITY_CRON },
-        runAsUser: 0,
+        runAsRoot: { reason: 'the application writes its data as root (as Vaultwarden does)' },
         retention: { keepWithin: '30d', keepLast: 8 },
       };
   }

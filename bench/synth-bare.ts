@@ -103,7 +103,7 @@ function addService(scope: Construct, s: FlatService, scripts: Map<string, strin
                     command: j.command,
                     env: j.env.map(env),
                     volumeMount: [
-                      { name: 'backup', mountPath: '/backup', readOnly: false },
+                      ...(j.kind === 'integrity' ? [] : [{ name: 'backup', mountPath: '/backup', readOnly: false }]),
                       { name: 'scripts', mountPath: '/opt/backup-policy', readOnly: true },
                       { name: 'tmp', mountPath: '/tmp', readOnly: false },
                       ...s.extraMounts,
@@ -118,7 +118,7 @@ function addService(scope: Construct, s: FlatService, scripts: Map<string, strin
                   },
                 ],
                 volume: [
-                  { name: 'backup', persistentVolumeClaim: { claimName: `${s.id}-backup`, readOnly: false } },
+                  ...(j.kind === 'integrity' ? [] : [{ name: 'backup', persistentVolumeClaim: { claimName: `${s.id}-backup`, readOnly: false } }]),
                   { name: 'scripts', configMap: { name: `${s.id}-backup-scripts`, defaultMode: '0555' } },
                   { name: 'tmp', emptyDir: { sizeLimit: s.scratchSize } },
                   ...s.extraVolumes.map(extraVolume),
@@ -149,7 +149,7 @@ function main(argv: string[]): void {
   const scripts = loadScripts(services.flatMap((s) => s.scripts));
   const app = new App({ outdir: outDir });
   const stack = new TerraformStack(app, stackId);
-  new LocalBackend(stack, { path: `terraform.${stackId}.tfstate` });
+  new LocalBackend(stack, { path: `../../../terraform-state/${stackId}.tfstate` });
   new KubernetesProvider(stack, 'kubernetes', {});
   const policy = new Construct(stack, 'policy');
   for (const s of services) addService(policy, s, scripts);

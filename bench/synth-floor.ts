@@ -124,7 +124,7 @@ function addService(out: Resources, stackId: string, s: FlatService, scripts: Ma
                     command: j.command,
                     env: j.env.map(env),
                     volume_mount: [
-                      { name: 'backup', mount_path: '/backup', read_only: false },
+                      ...(j.kind === 'integrity' ? [] : [{ name: 'backup', mount_path: '/backup', read_only: false }]),
                       { name: 'scripts', mount_path: '/opt/backup-policy', read_only: true },
                       { name: 'tmp', mount_path: '/tmp', read_only: false },
                       ...s.extraMounts.map((m) => ({ name: m.name, mount_path: m.mountPath, read_only: m.readOnly })),
@@ -139,7 +139,7 @@ function addService(out: Resources, stackId: string, s: FlatService, scripts: Ma
                   },
                 ],
                 volume: [
-                  { name: 'backup', persistent_volume_claim: { claim_name: `${s.id}-backup`, read_only: false } },
+                  ...(j.kind === 'integrity' ? [] : [{ name: 'backup', persistent_volume_claim: { claim_name: `${s.id}-backup`, read_only: false } }]),
                   { name: 'scripts', config_map: { name: `${s.id}-backup-scripts`, default_mode: '0555' } },
                   { name: 'tmp', empty_dir: { size_limit: s.scratchSize } },
                   ...s.extraVolumes.map(extraVolume),
@@ -177,7 +177,7 @@ function main(argv: string[]): void {
     provider: { kubernetes: [{}] },
     resource: resources,
     terraform: {
-      backend: { local: { path: `terraform.${stackId}.tfstate` } },
+      backend: { local: { path: `../../../terraform-state/${stackId}.tfstate` } },
       required_providers: { kubernetes: { source: 'kubernetes', version: KUBERNETES_PROVIDER_VERSION } },
     },
   };
