@@ -773,3 +773,71 @@ backup__on_exit() {
   fi
   exit "$rc"
 }
+
+# --- Restores (host-scripts/CONTRACT.md, "Restore contract") ---------------------------------
+# A restore Job carries its backup job's environment; these start it and find its copy, the same
+# way for every engine's restore script.
+
+BACKUP__RESTORE_STARTED=''
+
+# backup_restore_init ENGINE MODE: reports under its own kind (restore-MODE), so a restore never
+# touches the backup's series or alerts; takes no lock and writes nothing to the backup volume,
+# which the Job mounts read-only; pushes backup_restore_* gauges with the run's own push.
+backup_restore_init() {
+  local engine=$1 mode=$2
+  export BACKUP_KIND="restore-$mode"
+  export BACKUP_RUNNER=${BACKUP_RUNNER:-cronjob}
+  backup_init_without_volume "$engine" "restore-$mode"
+  backup_require_env BACKUP_DIR
+  [[ -d $BACKUP_DIR ]] || backup_die "BACKUP_DIR '$BACKUP_DIR' is not a directory"
+  BACKUP__RESTORE_STARTED=$(date +%s.%N)
+  backup_on_exit backup__report_restore
+}
+
+backup__report_restore() {
+  local status=$1 duration
+  duration=$(awk -v a="$BACKUP__RESTORE_STARTED" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }')
+  backup_metric backup_restore_last_run_success "$((status == 0 ? 1 : 0))"
+  backup_metric backup_restore_duration_seconds "$duration"
+  if ((status == 0)); then backup_metric backup_restore_last_success_timestamp_seconds "$(date +%s)"; fi
+}
+
+# backup_restore_newest DIR SUFFIX: the newest verified copy's name in DIR (relative to
+# BACKUP_DIR, DIR ending in / or empty). Only verified copies carry the dump_<ts> name: work files
+# (.tmp.*) and refused copies (*.rejected) never match.
+backup_restore_newest() {
+  local dir=$1 suffix=$2 path name newest='' pattern
+  pattern="^dump_[0-9]{8}T[0-9]{6}Z${suffix//./\\.}$"
+  for path in "$BACKUP_DIR/$dir"dump_*"$suffix"; do
+    name=${path##*/}
+    [[ -f $path && ! -L $path && $name =~ $pattern ]] || continue
+    if [[ $name > $newest ]]; then newest=$name; fi
+  done
+  [[ -n $newest ]] || return 1
+  printf '%s%s\n' "$dir" "$newest"
+}
+
+# backup_restore_copy DIR SUFFIX: RESTORE_COPY (a name relative to BACKUP_DIR) or, for `latest`
+# (the default), the newest copy in DIR. A name must be a copy of this mode in DIR: anything else
+# (another mode's file, a path out of the volume, work in progress, a refused copy) is refused.
+backup_restore_copy() {
+  local dir=$1 suffix=$2 copy=${RESTORE_COPY:-latest} pattern
+  pattern="^dump_[0-9]{8}T[0-9]{6}Z${suffix//./\\.}$"
+  if [[ $copy == latest ]]; then
+    backup_restore_newest "$dir" "$suffix" || backup_die "no copy ${dir}dump_<timestamp>$suffix in $BACKUP_DIR"
+    return 0
+  fi
+  case /$copy/ in
+    //*) backup_die "RESTORE_COPY must be relative to BACKUP_DIR, not an absolute path" ;;
+    */../*) backup_die "RESTORE_COPY must not contain '..'" ;;
+  esac
+  case ${copy##*/} in
+    .tmp.*) backup_die "RESTORE_COPY '$copy' is the work file of a backup run, not a verified copy" ;;
+    *.rejected) backup_die "RESTORE_COPY '$copy' is a copy the backup refused (too small)" ;;
+  esac
+  if [[ ${copy:0:${#dir}} != "$dir" || ! ${copy:${#dir}} =~ $pattern ]]; then
+    backup_die "RESTORE_COPY '$copy' is not a ${BACKUP_KIND#restore-} copy: expected ${dir}dump_<timestamp>$suffix"
+  fi
+  [[ -f $BACKUP_DIR/$copy && ! -L $BACKUP_DIR/$copy ]] || backup_die "RESTORE_COPY '$copy' does not exist in $BACKUP_DIR"
+  printf '%s\n' "$copy"
+}

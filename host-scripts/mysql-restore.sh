@@ -16,68 +16,13 @@ case $mode in
     exit 2
     ;;
 esac
-# The Job carries the backup job's environment, whose BACKUP_KIND is the backup's: a restore
-# reports under a kind of its own, so it can never touch the backup's series or alerts.
-export BACKUP_KIND="restore-$mode"
-export BACKUP_RUNNER=${BACKUP_RUNNER:-cronjob}
-# The backup volume is mounted read-only: no lock file, no retention, nothing written there.
-backup_init_without_volume mysql restore-full restore-per-database
-backup_require_env MYSQL_HOST MYSQL_PORT MYSQL_USER BACKUP_DIR
-[[ -d $BACKUP_DIR ]] || backup_die "BACKUP_DIR '$BACKUP_DIR' is not a directory"
-RESTORE_STARTED=$(date +%s.%N)
-
-# backup_restore_* gauges ride along with the run's own push (the EXIT trap calls this first).
-report_restore() {
-  local status=$1 duration
-  duration=$(awk -v a="$RESTORE_STARTED" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }')
-  backup_metric backup_restore_last_run_success "$((status == 0 ? 1 : 0))"
-  backup_metric backup_restore_duration_seconds "$duration"
-  if ((status == 0)); then backup_metric backup_restore_last_success_timestamp_seconds "$(date +%s)"; fi
-}
-backup_on_exit report_restore
+backup_restore_init mysql "$mode"
+backup_require_env MYSQL_HOST MYSQL_PORT MYSQL_USER
 
 overwrite=0
 if [[ ${RESTORE_OVERWRITE:-} == yes ]]; then overwrite=1; fi
 
 CLIENT=$(command -v mariadb || command -v mysql) || backup_die "neither mariadb nor mysql is installed"
-
-COPY_RE='^dump_[0-9]{8}T[0-9]{6}Z\.sql\.zst$'
-# newest_copy DIR: the newest verified copy's name in DIR (relative to BACKUP_DIR). Only verified
-# copies carry the dump_<ts> name: work files (.tmp.*) and refused copies (*.rejected) never match.
-newest_copy() {
-  local dir=$1 path name newest=''
-  for path in "$BACKUP_DIR/$dir"dump_*.sql.zst; do
-    name=${path##*/}
-    [[ -f $path && ! -L $path && $name =~ $COPY_RE ]] || continue
-    if [[ $name > $newest ]]; then newest=$name; fi
-  done
-  [[ -n $newest ]] || return 1
-  printf '%s%s\n' "$dir" "$newest"
-}
-
-# resolve_copy DIR: RESTORE_COPY (a name relative to BACKUP_DIR) or, for `latest`, the newest copy
-# in DIR. A name must be a copy of this mode in DIR: anything else (another mode's file, a path out
-# of the volume, work in progress, a refused copy) is refused.
-resolve_copy() {
-  local dir=$1 copy=${RESTORE_COPY:-latest}
-  if [[ $copy == latest ]]; then
-    newest_copy "$dir" || backup_die "no copy ${dir}dump_<timestamp>.sql.zst in $BACKUP_DIR"
-    return 0
-  fi
-  case /$copy/ in
-    //*) backup_die "RESTORE_COPY must be relative to BACKUP_DIR, not an absolute path" ;;
-    */../*) backup_die "RESTORE_COPY must not contain '..'" ;;
-  esac
-  case ${copy##*/} in
-    .tmp.*) backup_die "RESTORE_COPY '$copy' is the work file of a backup run, not a verified copy" ;;
-    *.rejected) backup_die "RESTORE_COPY '$copy' is a copy the backup refused (too small)" ;;
-  esac
-  if [[ ${copy:0:${#dir}} != "$dir" || ! ${copy:${#dir}} =~ $COPY_RE ]]; then
-    backup_die "RESTORE_COPY '$copy' is not a $mode copy: expected ${dir}dump_<timestamp>.sql.zst"
-  fi
-  [[ -f $BACKUP_DIR/$copy && ! -L $BACKUP_DIR/$copy ]] || backup_die "RESTORE_COPY '$copy' does not exist in $BACKUP_DIR"
-  printf '%s\n' "$copy"
-}
 
 # Option-file value syntax: double quotes around the value (so '#' and spaces survive), with
 # backslash, double quote and newline escaped as the option-file parser expects.
@@ -189,7 +134,7 @@ tables_in() {
 restore_full() {
   local copy names db errors counts databases tables_dumped tables
   local -a dbs=()
-  copy=$(resolve_copy '')
+  copy=$(backup_restore_copy '' .sql.zst)
   backup_log "restoring the whole server from $copy"
   backup_tmpfile "$TMPDIR" databases || exit 1
   names=$BACKUP_TMP
@@ -235,7 +180,7 @@ first_line_with() { grep -F -m 1 -e "$2" >"$1" || true; }
 # defaults. Fails when no full copy has the line.
 charset_from_full_copy() {
   local db=$1 full line
-  full=$(newest_copy '') || return 1
+  full=$(backup_restore_newest '' .sql.zst) || return 1
   backup_tmpfile "$TMPDIR" create-database || exit 1
   backup_run zstd_into "$BACKUP_DIR/$full" first_line_with "$BACKUP_TMP" "CREATE DATABASE /*!32312 IF NOT EXISTS*/ $(quoted_name "$db") " ||
     return 1
@@ -247,7 +192,7 @@ charset_from_full_copy() {
 
 restore_per_database() {
   local db=$RESTORE_DATABASE copy exists tables errors counts databases tables_dumped
-  copy=$(resolve_copy "per-db/$db/")
+  copy=$(backup_restore_copy "per-db/$db/" .sql.zst)
   backup_log "restoring database '$db' from $copy"
   exists=$(mysql_sql <<<"SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = $(name_literal "$db")") ||
     backup_die "cannot reach $MYSQL_HOST:$MYSQL_PORT"

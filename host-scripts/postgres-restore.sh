@@ -16,67 +16,11 @@ case $mode in
     exit 2
     ;;
 esac
-# The Job carries the backup job's environment, whose BACKUP_KIND is the backup's: a restore
-# reports under a kind of its own, so it can never touch the backup's series or alerts.
-export BACKUP_KIND="restore-$mode"
-export BACKUP_RUNNER=${BACKUP_RUNNER:-cronjob}
-# The backup volume is mounted read-only: no lock file, no retention, nothing written there.
-backup_init_without_volume postgres restore-full restore-per-database
-backup_require_env PGHOST PGPORT PGUSER BACKUP_DIR
-[[ -d $BACKUP_DIR ]] || backup_die "BACKUP_DIR '$BACKUP_DIR' is not a directory"
-RESTORE_STARTED=$(date +%s.%N)
-
-# backup_restore_* gauges ride along with the run's own push (the EXIT trap calls this first).
-report_restore() {
-  local status=$1 duration
-  duration=$(awk -v a="$RESTORE_STARTED" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }')
-  backup_metric backup_restore_last_run_success "$((status == 0 ? 1 : 0))"
-  backup_metric backup_restore_duration_seconds "$duration"
-  if ((status == 0)); then backup_metric backup_restore_last_success_timestamp_seconds "$(date +%s)"; fi
-}
-backup_on_exit report_restore
+backup_restore_init postgres "$mode"
+backup_require_env PGHOST PGPORT PGUSER
 
 overwrite=0
 if [[ ${RESTORE_OVERWRITE:-} == yes ]]; then overwrite=1; fi
-
-COPY_RE='^dump_[0-9]{8}T[0-9]{6}Z'
-# newest_copy DIR SUFFIX: the newest verified copy's name in DIR (relative to BACKUP_DIR). Only
-# verified copies carry the dump_<ts> name: work files (.tmp.*) and refused copies (*.rejected)
-# never match.
-newest_copy() {
-  local dir=$1 suffix=$2 path name newest=''
-  for path in "$BACKUP_DIR/$dir"dump_*"$suffix"; do
-    name=${path##*/}
-    [[ -f $path && ! -L $path && $name =~ ${COPY_RE}${suffix//./\\.}$ ]] || continue
-    if [[ $name > $newest ]]; then newest=$name; fi
-  done
-  [[ -n $newest ]] || return 1
-  printf '%s%s\n' "$dir" "$newest"
-}
-
-# resolve_copy DIR SUFFIX: RESTORE_COPY (a name relative to BACKUP_DIR) or, for `latest`, the
-# newest copy in DIR. A name must be a copy of this mode in DIR: anything else (another mode's
-# file, a path out of the volume, work in progress, a refused copy) is refused.
-resolve_copy() {
-  local dir=$1 suffix=$2 copy=${RESTORE_COPY:-latest}
-  if [[ $copy == latest ]]; then
-    newest_copy "$dir" "$suffix" || backup_die "no copy ${dir}dump_<timestamp>$suffix in $BACKUP_DIR"
-    return 0
-  fi
-  case /$copy/ in
-    //*) backup_die "RESTORE_COPY must be relative to BACKUP_DIR, not an absolute path" ;;
-    */../*) backup_die "RESTORE_COPY must not contain '..'" ;;
-  esac
-  case ${copy##*/} in
-    .tmp.*) backup_die "RESTORE_COPY '$copy' is the work file of a backup run, not a verified copy" ;;
-    *.rejected) backup_die "RESTORE_COPY '$copy' is a copy the backup refused (too small)" ;;
-  esac
-  if [[ ${copy:0:${#dir}} != "$dir" || ! ${copy:${#dir}} =~ ${COPY_RE}${suffix//./\\.}$ ]]; then
-    backup_die "RESTORE_COPY '$copy' is not a $mode copy: expected ${dir}dump_<timestamp>$suffix"
-  fi
-  [[ -f $BACKUP_DIR/$copy && ! -L $BACKUP_DIR/$copy ]] || backup_die "RESTORE_COPY '$copy' does not exist in $BACKUP_DIR"
-  printf '%s\n' "$copy"
-}
 
 # A libpq connection string for the maintenance database. Database names never go through -d
 # as they are: a name containing '=' is taken as a connection string.
@@ -164,7 +108,7 @@ restore_roles_from() {
 
 restore_missing_roles() {
   local full existing created
-  if ! full=$(newest_copy '' .sql.zst); then
+  if ! full=$(backup_restore_newest '' .sql.zst); then
     backup_log "WARNING: no full copy (dump_<timestamp>.sql.zst) in $BACKUP_DIR: no roles restored; the database's owner and the roles its grants name must exist on the target"
     return 0
   fi
@@ -257,7 +201,7 @@ check_rows() {
 
 restore_per_database() {
   local db=$RESTORE_DATABASE copy toc dumped_name exists holds tables_dumped tables fifo expected
-  copy=$(resolve_copy "per-db/$db/" .dump.zst)
+  copy=$(backup_restore_copy "per-db/$db/" .dump.zst)
   backup_log "restoring database '$db' from $copy"
   backup_tmpfile "$TMPDIR" toc || exit 1
   toc=$BACKUP_TMP
@@ -325,7 +269,7 @@ list_databases() {
 restore_full() {
   local copy names existing_roles errors counts db holds maintenance_holds databases tables=0 n
   local -a dbs=()
-  copy=$(resolve_copy '' .sql.zst)
+  copy=$(backup_restore_copy '' .sql.zst)
   backup_log "restoring the whole cluster from $copy"
   backup_tmpfile "$TMPDIR" databases || exit 1
   names=$BACKUP_TMP
