@@ -37,6 +37,17 @@ function renderVolume(volume: PodVolume) {
   return { name: volume.name, secret: { secretName: volume.secret, defaultMode: volume.defaultMode } };
 }
 
+/**
+ * Every job container's security, backups and restores alike: read-only root, no privilege
+ * escalation, every capability dropped (the backup contract, point 8).
+ */
+export const CONTAINER_SECURITY = {
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  privileged: false,
+  capabilities: { drop: ['ALL'] },
+} as const;
+
 export function renderCronJob(job: PlannedJob) {
   const jobLabels = { ...labels(job.service, 'backup-job'), 'backup-policy/kind': job.kind };
   const nonRoot = job.runAsUser !== 0;
@@ -89,12 +100,7 @@ export function renderCronJob(job: PlannedJob) {
                     requests: { ...job.resources.requests },
                     limits: { ...job.resources.limits },
                   },
-                  securityContext: {
-                    allowPrivilegeEscalation: false,
-                    readOnlyRootFilesystem: true,
-                    privileged: false,
-                    capabilities: { drop: ['ALL'] },
-                  },
+                  securityContext: { ...CONTAINER_SECURITY, capabilities: { drop: [...CONTAINER_SECURITY.capabilities.drop] } },
                 },
               ],
               volume: job.volumes.map(renderVolume),

@@ -1,6 +1,6 @@
 import { POD_PATHS, type EnvVar, type JobKind, type PodVolume } from '../engines/engine';
 import type { PlannedJob, PlannedService } from '../plan/plan';
-import { labels } from './kubernetes';
+import { CONTAINER_SECURITY, labels } from './kubernetes';
 
 /** What the person restoring chose: which copy, which database, whether existing data may go. */
 export interface RestoreRequest {
@@ -97,7 +97,7 @@ export function renderRestoreJob(service: PlannedService, request: RestoreReques
               // The copies are only read: a restore can never damage the backups it reads.
               volumeMounts: backup.mounts.map((m) => ({ name: m.name, mountPath: m.mountPath, readOnly: m.name === 'backup' ? true : m.readOnly })),
               resources: { requests: { ...backup.resources.requests }, limits: { ...backup.resources.limits } },
-              securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, privileged: false, capabilities: { drop: ['ALL'] } },
+              securityContext: { ...CONTAINER_SECURITY, capabilities: { drop: [...CONTAINER_SECURITY.capabilities.drop] } },
             },
           ],
           volumes: backup.volumes.map(volume),
