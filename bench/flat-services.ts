@@ -56,7 +56,7 @@ export interface FlatService {
   jobs: FlatJob[];
 }
 
-export const IMAGE = 'ghcr.io/backup-policy/backup-tools:0.2.0';
+export const IMAGE = 'ghcr.io/backup-policy/backup-tools:0.3.0';
 export const CAPACITY = '100Gi';
 export const MOUNT_OPTIONS = ['hard', 'nfsvers=4.1'];
 const SCRIPTS_DIR = '/opt/backup-policy';

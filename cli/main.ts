@@ -41,7 +41,7 @@ const VERBS: Record<string, Verb> = {
     load: () => require('./commands/host-bundle').hostBundle,
   },
   restore: {
-    usage: 'restore <service> [--mode full|per-database] [--copy latest|FILE] [--database DB] [--yes]\n        [--output yaml|json] [--print-commands] [--policy FILE]\n    print the Kubernetes Job that restores a copy (for kubectl apply -f -), or with\n    --print-commands the same procedure as shell; without --yes it never replaces data',
+    usage: 'restore <service> [--mode full|per-database|snapshot] [--copy latest|FILE] [--database DB]\n        [--target HOST:PORT|URL|CLAIM|PATH] [--yes] [--output yaml|json] [--print-commands] [--policy FILE]\n    print the Kubernetes Job that restores a copy (for kubectl apply -f -), or with\n    --print-commands the same procedure as shell; --target restores elsewhere than the policy\'s\n    server or volume (the form depends on the engine); without --yes it never replaces data',
     load: () => require('./commands/restore').restore,
   },
   generate: {

@@ -4,7 +4,7 @@ import { renderRestoreCommands, renderRestoreJob, restoreProblem, type RestoreRe
 import { UsageError, loadPolicy, option, withPolicySource, type Command } from '../args';
 
 /**
- * restore <service> [--mode full|per-database] [--copy latest|FILE] [--database DB] [--yes]
+ * restore <service> [--mode full|per-database] [--copy latest|FILE] [--database DB] [--target T] [--yes]
  *   [--output yaml|json] [--print-commands] [--policy FILE]
  * Prints the restore Job (for `kubectl apply -f -`) or the same procedure as shell commands.
  */
@@ -13,6 +13,7 @@ export const restore: Command = (args, { out }) => {
   const mode = option(args, '--mode');
   const copy = option(args, '--copy') ?? 'latest';
   const database = option(args, '--database');
+  const target = option(args, '--target');
   const output = option(args, '--output') ?? 'yaml';
   const flags = new Set(args.filter((a) => a.startsWith('--')));
   const rest = args.filter((a) => !a.startsWith('--'));
@@ -24,7 +25,7 @@ export const restore: Command = (args, { out }) => {
   if (!service) throw new UsageError(`no service "${rest[0]}" in the policy; services: ${plan.services.map((s) => s.id).join(', ')}`);
   const modes = service.restore?.modes ?? [];
   const chosen = (mode ?? (database !== undefined ? 'per-database' : modes.includes('full') ? 'full' : modes[0] ?? 'full')) as RestoreRequest['mode'];
-  const request: RestoreRequest = { mode: chosen, copy, database, overwrite: flags.has('--yes') };
+  const request: RestoreRequest = { mode: chosen, copy, database, overwrite: flags.has('--yes'), ...(target !== undefined ? { target } : {}) };
   const problem = restoreProblem(service, request);
   if (problem) throw new UsageError(problem);
   const job = renderRestoreJob(service, request, new Date());

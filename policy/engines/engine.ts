@@ -30,7 +30,9 @@ export type PodVolume =
   | { name: string; claimName: string; readOnly?: boolean }
   | { name: string; configMap: string; defaultMode: string }
   | { name: string; emptyDir: { sizeLimit: string } }
-  | { name: string; secret: string; defaultMode: string };
+  | { name: string; secret: string; defaultMode: string }
+  /** A directory on the node (etcd's data directory, restored on the control-plane node itself). */
+  | { name: string; hostPath: { path: string; type: 'Directory' | 'DirectoryOrCreate' } };
 
 export interface VolumeMount {
   name: string;
@@ -94,6 +96,30 @@ export interface ClaimRef {
   claim: string;
 }
 
+/**
+ * What a restore Job needs beyond the backup job's pod: the volume it writes into (Redis's data
+ * claim, etcd's data directory on the node) and the user it writes as, so that the restored files
+ * belong to the server that reads them.
+ */
+export interface RestorePod {
+  volumes: PodVolume[];
+  mounts: VolumeMount[];
+  /** The restore's user when it is not the backup's (the server's own UID); 0 needs `runAsRoot`-like care. */
+  runAsUser?: number;
+  env?: EnvVar[];
+}
+
+/**
+ * What `backup-policy restore --target` may point a restore at instead of the policy's own server:
+ * a server address (its environment variables replaced), a URL, or the volume the restore writes
+ * into (a PVC's name, a directory on the node). Data, not code: the renderer applies it.
+ */
+export type RestoreRetarget =
+  | { form: 'host:port'; hostVariable: string; portVariable: string }
+  | { form: 'url'; variable: string }
+  | { form: 'claim'; volume: string }
+  | { form: 'path'; volume: string };
+
 export interface EngineModule<S extends ParsedServiceBase = ParsedServiceBase> {
   readonly engine: string;
   /** The engine's name in documents ("PostgreSQL"). */
@@ -123,7 +149,12 @@ export interface EngineModule<S extends ParsedServiceBase = ParsedServiceBase> {
    * volume read-only (host-scripts/CONTRACT.md, "Restore contract"), for the job kinds it restores.
    * Engines without one keep the runbook's manual steps.
    */
-  readonly restore?: { script: string; modes: JobKind[] };
+  readonly restore?: {
+    script: string;
+    modes: JobKind[];
+    pod?(service: S): RestorePod;
+    retarget?: RestoreRetarget;
+  };
 }
 
 /** Declares an engine module with its service type inferred from the schema. */
@@ -135,7 +166,7 @@ export function defineEngine<T extends z.ZodType<ParsedServiceBase, unknown>>(mo
  * The default job image: built from images/backup-tools/ by the image workflow. Images are pinned;
  * every tool the scripts call is baked in (no package installs at run time).
  */
-export const DEFAULT_IMAGE = 'ghcr.io/backup-policy/backup-tools:0.2.0';
+export const DEFAULT_IMAGE = 'ghcr.io/backup-policy/backup-tools:0.3.0';
 
 /** Sourced by every job script; always shipped first. */
 export const SCRIPT_LIBRARY = 'backup-lib.sh';

@@ -43,7 +43,7 @@ export const mysql = defineEngine({
     secretBacked: '`MYSQL_PASSWORD` (the script writes a 0600 defaults file in `TMPDIR`; never `-p` on a command line)',
   },
   scripts: () => [SCRIPT],
-  restore: { script: 'mysql-restore.sh', modes: ['full', 'per-database'] },
+  restore: { script: 'mysql-restore.sh', modes: ['full', 'per-database'] , retarget: { form: 'host:port', hostVariable: 'MYSQL_HOST', portVariable: 'MYSQL_PORT' } },
   jobs: (s): EngineJob[] => [
     ...(s.full ? [job('full', s.full.schedule, SCRIPT, ['full'])] : []),
     ...(s.perDatabase ? [job('per-database', s.perDatabase.schedule, SCRIPT, ['per-database'])] : []),

@@ -45,7 +45,7 @@ export const postgres = defineEngine({
     secretBacked: '`PGPASSWORD`',
   },
   scripts: () => [SCRIPT],
-  restore: { script: 'postgres-restore.sh', modes: ['full', 'per-database'] },
+  restore: { script: 'postgres-restore.sh', modes: ['full', 'per-database'] , retarget: { form: 'host:port', hostVariable: 'PGHOST', portVariable: 'PGPORT' } },
   jobs: (s): EngineJob[] => [
     ...(s.full ? [job('full', s.full.schedule, SCRIPT, ['full'])] : []),
     ...(s.perDatabase ? [job('per-database', s.perDatabase.schedule, SCRIPT, ['per-database'])] : []),

@@ -16,6 +16,8 @@ import {
   type ParsedServiceBase,
   type PodVolume,
   type Resources,
+  type RestorePod,
+  type RestoreRetarget,
   type VolumeMount,
 } from '../engines/engine';
 import { engineOf, type Engine, type ParsedService } from '../engines/registry';
@@ -96,7 +98,7 @@ export interface PlannedService {
   /** Markdown lines of the restore procedure. */
   restoreSteps: string[];
   /** The restore Jobs this service offers: one per backup job kind its engine's restore script takes. */
-  restore?: { script: string; modes: JobKind[] };
+  restore?: { script: string; modes: JobKind[]; pod: RestorePod; retarget?: RestoreRetarget };
   /** Every layer that protects the service, derived from the whole policy. */
   protection: Protection[];
 }
@@ -162,7 +164,15 @@ function planServiceJobs(settings: PolicySettings, id: string, service: ParsedSe
   // A restore mode exists only for a job kind this service backs up.
   const kinds = engine.jobs(service).map((j) => j.kind);
   const restoreModes = engine.restore?.modes.filter((m) => kinds.includes(m)) ?? [];
-  const restore = engine.restore && restoreModes.length > 0 ? { script: engine.restore.script, modes: restoreModes } : undefined;
+  const restore =
+    engine.restore && restoreModes.length > 0
+      ? {
+          script: engine.restore.script,
+          modes: restoreModes,
+          pod: engine.restore.pod?.(service) ?? { volumes: [], mounts: [] },
+          ...(engine.restore.retarget ? { retarget: engine.restore.retarget } : {}),
+        }
+      : undefined;
   const jobs = engine.jobs(service).map((engineJob): PlannedJob => {
     const { schedule, kind } = engineJob;
     return {

@@ -34,6 +34,9 @@ function renderVolume(volume: PodVolume) {
   if ('emptyDir' in volume) {
     return { name: volume.name, emptyDir: { sizeLimit: volume.emptyDir.sizeLimit } };
   }
+  if ('hostPath' in volume) {
+    return { name: volume.name, hostPath: { path: volume.hostPath.path, type: volume.hostPath.type } };
+  }
   return { name: volume.name, secret: { secretName: volume.secret, defaultMode: volume.defaultMode } };
 }
 

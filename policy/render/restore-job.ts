@@ -1,4 +1,4 @@
-import { POD_PATHS, type EnvVar, type JobKind, type PodVolume } from '../engines/engine';
+import { POD_PATHS, type EnvVar, type JobKind, type PodVolume, type RestoreRetarget, type VolumeMount } from '../engines/engine';
 import type { PlannedJob, PlannedService } from '../plan/plan';
 import { CONTAINER_SECURITY, labels } from './kubernetes';
 
@@ -11,6 +11,30 @@ export interface RestoreRequest {
   database?: string;
   /** Replace existing data; without it the script refuses and says what it would replace. */
   overwrite: boolean;
+  /** Where to restore instead of the policy's own server or volume (the service's `retarget` form). */
+  target?: string;
+}
+
+const TARGET_FORMS: Record<RestoreRetarget['form'], { shape: string; valid: (t: string) => boolean }> = {
+  'host:port': {
+    shape: 'host:port (a DNS name or IPv4 address, a port 1-65535)',
+    valid: (t) => {
+      const m = /^([A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?):([0-9]{1,5})$/.exec(t);
+      return m !== null && !m[1].includes('..') && Number(m[3]) >= 1 && Number(m[3]) <= 65535;
+    },
+  },
+  url: { shape: 'an http:// or https:// URL without credentials', valid: (t) => /^https?:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?(\/[A-Za-z0-9._~\/-]*)?$/.test(t) },
+  claim: { shape: 'a PersistentVolumeClaim name (DNS label)', valid: (t) => /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(t) },
+  path: {
+    shape: 'an absolute, normalized directory on the node',
+    valid: (t) => /^\/[A-Za-z0-9._@+\/-]*$/.test(t) && !t.split('/').some((p, i) => i > 0 && (p === '' || p === '.' || p === '..')) && t !== '/',
+  },
+};
+
+/** What --target means for this service, for help and errors. */
+export function restoreTargetShape(service: PlannedService): string | undefined {
+  const form = service.restore?.retarget?.form;
+  return form ? TARGET_FORMS[form].shape : undefined;
 }
 
 /** Why a restore cannot be rendered for this service and request, or undefined when it can. */
@@ -22,7 +46,30 @@ export function restoreProblem(service: PlannedService, request: RestoreRequest)
   if (request.copy !== 'latest' && (request.copy.startsWith('/') || request.copy.split('/').includes('..') || /[\0\n]/.test(request.copy))) {
     return `--copy is a file name under the backup directory (as ls ${service.volume.path} shows it) or "latest", received "${request.copy}"`;
   }
+  if (request.target !== undefined) {
+    const retarget = service.restore.retarget;
+    if (!retarget) return `${service.id} (${service.engine}) restores only where the policy points; --target does not apply`;
+    if (!TARGET_FORMS[retarget.form].valid(request.target)) return `--target for ${service.id} is ${TARGET_FORMS[retarget.form].shape}, received "${request.target}"`;
+  }
   return undefined;
+}
+
+/** The environment and volumes of the backup pod, pointed at --target. */
+function retargeted(retarget: RestoreRetarget | undefined, target: string | undefined, env: EnvVar[], volumes: PodVolume[]): { env: EnvVar[]; volumes: PodVolume[] } {
+  if (!retarget || target === undefined) return { env, volumes };
+  const set = (values: Record<string, string>) => env.map((e) => (e.name in values ? { name: e.name, value: values[e.name] } : e));
+  switch (retarget.form) {
+    case 'host:port': {
+      const at = target.lastIndexOf(':');
+      return { env: set({ [retarget.hostVariable]: target.slice(0, at), [retarget.portVariable]: target.slice(at + 1) }), volumes };
+    }
+    case 'url':
+      return { env: set({ [retarget.variable]: target }), volumes };
+    case 'claim':
+      return { env, volumes: volumes.map((v) => (v.name === retarget.volume && 'claimName' in v ? { ...v, claimName: target } : v)) };
+    case 'path':
+      return { env, volumes: volumes.map((v) => (v.name === retarget.volume && 'hostPath' in v ? { ...v, hostPath: { ...v.hostPath, path: target } } : v)) };
+  }
 }
 
 /** The restore Job's name: its service, mode and the time it was made (Jobs are immutable). */
@@ -39,6 +86,7 @@ function volume(v: PodVolume) {
   if ('claimName' in v) return { name: v.name, persistentVolumeClaim: { claimName: v.claimName, readOnly: v.name === 'backup' ? true : (v.readOnly ?? false) } };
   if ('configMap' in v) return { name: v.name, configMap: { name: v.configMap, defaultMode: parseInt(v.defaultMode, 8) } };
   if ('emptyDir' in v) return { name: v.name, emptyDir: { sizeLimit: v.emptyDir.sizeLimit } };
+  if ('hostPath' in v) return { name: v.name, hostPath: { path: v.hostPath.path, type: v.hostPath.type } };
   return { name: v.name, secret: { secretName: v.secret, defaultMode: parseInt(v.defaultMode, 8) } };
 }
 
@@ -54,9 +102,20 @@ export function renderRestoreJob(service: PlannedService, request: RestoreReques
   const backup = service.jobs.find((j) => j.kind === request.mode) as PlannedJob;
   const name = restoreJobName(service, request.mode, now);
   const jobLabels = { ...labels(service.id, 'restore-job'), 'backup-policy/kind': `restore-${request.mode}` };
-  const nonRoot = backup.runAsUser !== 0;
+  const pod = service.restore!.pod;
+  const runAsUser = pod.runAsUser ?? backup.runAsUser;
+  const nonRoot = runAsUser !== 0;
+  // The restore's own volumes come after the backup pod's; a name both use is the restore's.
+  const ownNames = new Set(pod.volumes.map((v) => v.name));
+  const { env: targetEnv, volumes } = retargeted(service.restore!.retarget, request.target, backup.env, [
+    ...backup.volumes.filter((v) => !ownNames.has(v.name)),
+    ...pod.volumes,
+  ]);
+  const mounts: VolumeMount[] = [...backup.mounts.filter((m) => !ownNames.has(m.name)), ...pod.mounts];
+  const extraEnv = pod.env ?? [];
   const restoreEnv: EnvVar[] = [
-    ...backup.env.filter((e) => e.name !== 'BACKUP_KIND'),
+    ...targetEnv.filter((e) => e.name !== 'BACKUP_KIND' && !extraEnv.some((x) => x.name === e.name)),
+    ...extraEnv,
     { name: 'BACKUP_KIND', value: `restore-${request.mode}` },
     { name: 'RESTORE_COPY', value: request.copy },
     ...(request.database !== undefined ? [{ name: 'RESTORE_DATABASE', value: request.database }] : []),
@@ -82,9 +141,9 @@ export function renderRestoreJob(service: PlannedService, request: RestoreReques
           ...(backup.placement?.tolerations ? { tolerations: backup.placement.tolerations } : {}),
           securityContext: {
             runAsNonRoot: nonRoot,
-            runAsUser: backup.runAsUser,
-            runAsGroup: backup.runAsUser,
-            fsGroup: backup.runAsUser,
+            runAsUser,
+            runAsGroup: runAsUser,
+            fsGroup: runAsUser,
             seccompProfile: { type: 'RuntimeDefault' },
           },
           containers: [
@@ -95,12 +154,12 @@ export function renderRestoreJob(service: PlannedService, request: RestoreReques
               command: ['/bin/bash', `${POD_PATHS.scripts}/${service.restore!.script}`, request.mode],
               env: restoreEnv.map(env),
               // The copies are only read: a restore can never damage the backups it reads.
-              volumeMounts: backup.mounts.map((m) => ({ name: m.name, mountPath: m.mountPath, readOnly: m.name === 'backup' ? true : m.readOnly })),
+              volumeMounts: mounts.map((m) => ({ name: m.name, mountPath: m.mountPath, readOnly: m.name === 'backup' ? true : m.readOnly })),
               resources: { requests: { ...backup.resources.requests }, limits: { ...backup.resources.limits } },
               securityContext: { ...CONTAINER_SECURITY, capabilities: { drop: [...CONTAINER_SECURITY.capabilities.drop] } },
             },
           ],
-          volumes: backup.volumes.map(volume),
+          volumes: volumes.map(volume),
         },
       },
     },

@@ -71,6 +71,7 @@ export interface VolumeEntry {
   config_map?: { name: string; default_mode?: string };
   secret?: { secret_name: string; default_mode?: string };
   empty_dir?: { size_limit?: string; medium?: string };
+  host_path?: { path: string; type?: string };
 }
 
 /** The parts of one CronJob that decide how its pod runs. */
@@ -174,6 +175,7 @@ export function jobManifestView(job: any): CronJobView {
       ...(v.configMap ? { config_map: { name: v.configMap.name, default_mode: octal(v.configMap.defaultMode) } } : {}),
       ...(v.secret ? { secret: { secret_name: v.secret.secretName, default_mode: octal(v.secret.defaultMode) } } : {}),
       ...(v.emptyDir ? { empty_dir: { size_limit: v.emptyDir.sizeLimit } } : {}),
+      ...(v.hostPath ? { host_path: { path: v.hostPath.path, type: v.hostPath.type } } : {}),
     })),
     runAsUser,
     runAsGroup: sec.runAsGroup ?? podSec.runAsGroup ?? runAsUser,
@@ -253,6 +255,8 @@ export interface TestCluster {
   hosts: Record<string, string>;
   /** Claim name -> backing directory. */
   claims: Record<string, ClaimSource | string>;
+  /** A hostPath volume's path on the node -> the test directory standing in for it. */
+  hostPaths?: Record<string, string>;
 }
 
 export interface PodOptions {
@@ -260,6 +264,8 @@ export interface PodOptions {
   hosts?: Record<string, string>;
   /** Overrides of the claims for this pod (e.g. a full or read-only target). */
   claims?: Record<string, ClaimSource | string>;
+  /** Overrides of the cluster's hostPath directories for this pod. */
+  hostPaths?: Record<string, string>;
   /** Test doubles on the image's PATH: command name -> file content (placed in /usr/local/sbin). */
   shims?: Record<string, string>;
   /** Replace the container command. Only the harness's own tests use this. */
@@ -463,6 +469,17 @@ function preparePod(work: string, view: CronJobView, cluster: TestCluster, opts:
       }
       if (mount.mount_path === (env.TMPDIR ?? '/tmp') || mount.mount_path === '/tmp') tmpDir = source;
       binds.push({ source, target: mount.mount_path, readOnly: Boolean(mount.read_only) });
+    } else if (volume.host_path) {
+      // The node's directory: a test directory named for it. DirectoryOrCreate makes it, root-owned
+      // 0755, as the kubelet does; Directory requires it to exist.
+      const hostPaths = { ...(cluster.hostPaths ?? {}), ...(opts.hostPaths ?? {}) };
+      const dir = hostPaths[volume.host_path.path];
+      if (!dir) throw new Error(`${name}: no test directory for hostPath ${volume.host_path.path}`);
+      if (!fs.existsSync(dir)) {
+        if (volume.host_path.type !== 'DirectoryOrCreate') throw new Error(`${name}: hostPath ${volume.host_path.path} (type ${volume.host_path.type ?? 'unset'}) does not exist`);
+        fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+      }
+      binds.push({ source: dir, target: mount.mount_path, readOnly: Boolean(mount.read_only) });
     } else {
       throw new Error(`${name}: unsupported volume ${JSON.stringify(volume)}`);
     }

@@ -54,7 +54,7 @@ const SHARED_MOUNTS = [
 
 const SMALL = { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '1', memory: '512Mi' } };
 const DUMP = { requests: { cpu: '250m', memory: '256Mi' }, limits: { cpu: '2', memory: '1Gi' } };
-const IMAGE = 'ghcr.io/backup-policy/backup-tools:0.2.0';
+const IMAGE = 'ghcr.io/backup-policy/backup-tools:0.3.0';
 
 interface Expected {
   name: string;
@@ -169,7 +169,7 @@ describe('renderCronJob', () => {
                 container: [
                   {
                     name: 'backup',
-                    image: 'ghcr.io/backup-policy/backup-tools:0.2.0',
+                    image: 'ghcr.io/backup-policy/backup-tools:0.3.0',
                     imagePullPolicy: 'IfNotPresent',
                     command: ['/bin/bash', '/opt/backup-policy/postgres-backup.sh', 'full'],
                     env: [

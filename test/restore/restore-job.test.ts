@@ -59,7 +59,7 @@ test('the printed commands apply exactly the rendered Job and follow it', () => 
   expect(text).toBe(
     [
       '# Restores with: /bin/bash /opt/backup-policy/postgres-restore.sh full',
-      "#   in ghcr.io/backup-policy/backup-tools:0.2.0, RESTORE_COPY=latest RESTORE_OVERWRITE=''",
+      "#   in ghcr.io/backup-policy/backup-tools:0.3.0, RESTORE_COPY=latest RESTORE_OVERWRITE=''",
       '#   reading the backup volume read-only at /backup',
       "kubectl apply -f - <<'BACKUP_POLICY_RESTORE_JOB'",
       'kind: Job',
