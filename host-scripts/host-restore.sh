@@ -436,7 +436,11 @@ cmd_sqlite() {
     backup_die "cannot set the owner and mode of the restored file"
   fi
   if ((wal)); then
-    [[ $(sqlite3 -bail "$tmp" 'PRAGMA journal_mode=WAL;') == wal ]] || backup_die "cannot put the restored database in WAL mode"
+    # Read-write, so that closing checkpoints and removes the -wal/-shm this makes. (A read-only
+    # open of a WAL database leaves them behind, owned by root: the application could not open them.)
+    [[ $(sqlite3 -bail "$tmp" 'PRAGMA journal_mode=WAL;' 'PRAGMA integrity_check;') == $'wal\nok' ]] ||
+      backup_die "cannot put the restored database in WAL mode, or it fails integrity_check there"
+    [[ ! -e $tmp-wal && ! -e $tmp-shm ]] || backup_die "sqlite3 left a -wal or -shm beside the restored file"
   fi
   sync -- "$tmp" || backup_die "cannot sync the restored file"
 
@@ -456,8 +460,8 @@ cmd_sqlite() {
   backup_untrack "$tmp"
   sync -f -- "$parent" || backup_log "WARNING: cannot sync $(q "$parent")"
   if [[ -e $aside ]]; then backup_log "the replaced database is kept as $(q "$aside") (remove it once the restore is verified)"; fi
-
-  backup_sqlite_integrity "$target" || backup_die "the restored database fails integrity_check in place"
+  # Not opened again here: it was checked under its work name, and any open now would leave a
+  # -wal/-shm of root's beside it.
   backup_log "restored $(q "$dir") from $COPY into $(q "$target"); integrity_check ok"
 }
 
