@@ -4,11 +4,14 @@
  * daily-backup itself from an ext4 snapshot), real sqlite3, a real Pushgateway. Nothing is faked
  * but LVM and kubectl, which only the end-to-end case's backup run needs.
  */
-import { ChildProcessWithoutNullStreams, execFileSync, spawn } from 'node:child_process';
+import { ChildProcessWithoutNullStreams, execFileSync, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Pushgateway, runOk, startPushgateway, waitUntil } from '../support/servers';
-import { Lab, addVolume, labHost, lvm, makeLab, removeLab, runHost, setCluster, writeConfig } from './host-lab';
+import { packageRoot } from '../../policy/io/scripts';
+import { samplePolicy } from '../support/policies';
+import { SCRIPTS_DIR } from '../support/run-script';
+import { Lab, addVolume, labEnv, labHost, lvm, makeLab, removeLab, runHost, setCluster, writeConfig } from './host-lab';
 
 let pgw: Pushgateway;
 const labs: Lab[] = [];
@@ -426,6 +429,24 @@ describe('host-restore sqlite', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('fails integrity_check');
     expect(fs.existsSync(path.join(vol, 'other.db'))).toBe(false);
+  });
+});
+
+describe('the command backup-policy host-restore prints', () => {
+  test('runs on the host as printed, with the policy\'s install dir and backup disk', async () => {
+    const lab = newLab('restore-cli');
+    const copy = await weekCopy(lab, '2026-48', 'apps/app-data', { [`dir/${HOSTILE[2]}`]: 'x\n', [`dir/${HOSTILE[4]}`]: 'y\n' });
+    // The policy the CLI reads: the lab's host section, installed where the scripts are.
+    const policyFile = path.join(lab.root, 'policy.json');
+    fs.writeFileSync(policyFile, JSON.stringify({ ...samplePolicy(), host: { ...labHost(lab.root, { pushgateway: { url: pgw.url } }), installDir: SCRIPTS_DIR } }));
+    const to = path.join(lab.root, 'vol');
+    const printed = execFileSync(process.execPath, [path.join(packageRoot(), 'bin/backup-policy.js'), 'host-restore', 'files', '--policy', policyFile, '--pvc', 'apps/app-data', '--path', `dir/${HOSTILE[2]}`, '--to', to], { encoding: 'utf8' });
+    const command = printed.trimEnd().split('\n').at(-1)!;
+    expect(command.startsWith(`${SCRIPTS_DIR}/host-restore.sh files `)).toBe(true);
+    const r = spawnSync('bash', ['-c', command], { env: { PATH: process.env.PATH!, ...labEnv(lab) }, encoding: 'utf8' });
+    expect({ code: r.status, stderr: r.stderr }).toEqual({ code: 0, stderr: expect.stringContaining('verified') });
+    expect(fs.readdirSync(path.join(to, 'dir'))).toEqual([HOSTILE[2]]);
+    expect(fs.readFileSync(path.join(to, 'dir', HOSTILE[2]), 'utf8')).toBe(fs.readFileSync(path.join(copy, 'dir', HOSTILE[2]), 'utf8'));
   });
 });
 
