@@ -182,6 +182,8 @@ export const DRILL_IMAGE = 'ghcr.io/backup-policy/backup-drill:0.3.0';
 
 /** Sourced by every job script; always shipped first. */
 export const SCRIPT_LIBRARY = 'backup-lib.sh';
+/** Sourced by every restore drill script after backup-lib.sh; shipped with the drill scripts. */
+export const DRILL_LIBRARY = 'drill-lib.sh';
 
 export const SMALL_RESOURCES: Resources = { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '1', memory: '512Mi' } };
 export const DUMP_RESOURCES: Resources = { requests: { cpu: '250m', memory: '256Mi' }, limits: { cpu: '2', memory: '1Gi' } };

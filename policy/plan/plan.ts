@@ -9,6 +9,7 @@ import {
   DEFAULT_RUN_AS_USER,
   DEFAULT_TIMEOUT,
   DRILL_IMAGE,
+  DRILL_LIBRARY,
   POD_PATHS,
   SCRIPT_LIBRARY,
   type ClaimRef,
@@ -279,7 +280,7 @@ function planServiceJobs(settings: PolicySettings, id: string, service: ParsedSe
     volume,
     scripts: {
       configMapName,
-      files: [SCRIPT_LIBRARY, ...engine.scripts(service), ...(restore ? [restore.script] : []), ...(drills.length > 0 && engine.drill ? [engine.drill.script] : [])],
+      files: [SCRIPT_LIBRARY, ...engine.scripts(service), ...(restore ? [restore.script] : []), ...(drills.length > 0 && engine.drill ? [DRILL_LIBRARY, engine.drill.script] : [])],
     },
     jobs,
     target: engine.target(service),
