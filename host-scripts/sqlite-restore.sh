@@ -122,11 +122,14 @@ backup_sqlite_integrity "$db_tmp" || backup_die "the restored database fails int
 # Rows per table, listed, and compared with the manifest when there is one. Names are SQL
 # identifiers in double quotes (quotes doubled) and reach sqlite3 on stdin, never a shell word.
 sql_count() { sqlite3 -bail "$(backup_sqlite_uri "$db_tmp")" <<<"SELECT count(*) FROM \"${1//\"/\"\"}\";"; }
+# Table names come out hex-encoded (one per line, whatever they contain) and are decoded here.
 declare -A rows=()
-while IFS= read -r -d '' t; do
+while IFS= read -r hex; do
+  # shellcheck disable=SC2001 # every byte pair becomes \xHH: a regex replacement, beyond ${var//}
+  t=$(printf '%b' "$(sed 's/../\\x&/g' <<<"$hex")")
   rows[$t]=$(sql_count "$t") || backup_die "cannot count the rows of table '$t'"
   backup_log "table '$t': ${rows[$t]} rows"
-done < <(sqlite3 -bail "$(backup_sqlite_uri "$db_tmp")" "SELECT name || char(0) FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name;" | sed -z 's/^\n//')
+done < <(sqlite3 -bail "$(backup_sqlite_uri "$db_tmp")" "SELECT hex(name) FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name;")
 db_manifest=$src.manifest.json
 if [[ -f $db_manifest ]] && jq -e '.databases.main.tables | type == "object"' -- "$db_manifest" >/dev/null; then
   mismatches=0
