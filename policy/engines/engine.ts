@@ -106,6 +106,8 @@ export interface RestorePod {
   mounts: VolumeMount[];
   /** The restore's user when it is not the backup's (the server's own UID); 0 needs `runAsRoot`-like care. */
   runAsUser?: number;
+  /** Why the restore must run as root (runAsUser 0): lint names it, as it names `runAsRoot` jobs. */
+  rootReason?: string;
   env?: EnvVar[];
 }
 
@@ -152,6 +154,14 @@ export interface EngineModule<S extends ParsedServiceBase = ParsedServiceBase> {
   readonly restore?: {
     script: string;
     modes: JobKind[];
+    /** False when the service lacks what its restore needs (etcd without a declared `member`). @default always offered */
+    offered?(service: S): boolean;
+    /**
+     * The engine's restoreSteps already run the Job (`backup-policy restore ...`) and say where each
+     * step runs (etcd: steps on the member's node around it); the runbook shows them instead of its
+     * generic commands. @default false
+     */
+    stepsRunTheJob?: boolean;
     pod?(service: S): RestorePod;
     retarget?: RestoreRetarget;
   };

@@ -98,7 +98,7 @@ export interface PlannedService {
   /** Markdown lines of the restore procedure. */
   restoreSteps: string[];
   /** The restore Jobs this service offers: one per backup job kind its engine's restore script takes. */
-  restore?: { script: string; modes: JobKind[]; pod: RestorePod; retarget?: RestoreRetarget };
+  restore?: { script: string; modes: JobKind[]; pod: RestorePod; retarget?: RestoreRetarget; stepsRunTheJob: boolean };
   /** Every layer that protects the service, derived from the whole policy. */
   protection: Protection[];
 }
@@ -163,7 +163,7 @@ function planServiceJobs(settings: PolicySettings, id: string, service: ParsedSe
   const own = engine.volumes(service);
   // A restore mode exists only for a job kind this service backs up.
   const kinds = engine.jobs(service).map((j) => j.kind);
-  const restoreModes = engine.restore?.modes.filter((m) => kinds.includes(m)) ?? [];
+  const restoreModes = engine.restore && (engine.restore.offered?.(service) ?? true) ? engine.restore.modes.filter((m) => kinds.includes(m)) : [];
   const restore =
     engine.restore && restoreModes.length > 0
       ? {
@@ -171,6 +171,7 @@ function planServiceJobs(settings: PolicySettings, id: string, service: ParsedSe
           modes: restoreModes,
           pod: engine.restore.pod?.(service) ?? { volumes: [], mounts: [] },
           ...(engine.restore.retarget ? { retarget: engine.restore.retarget } : {}),
+          stepsRunTheJob: engine.restore.stepsRunTheJob ?? false,
         }
       : undefined;
   const jobs = engine.jobs(service).map((engineJob): PlannedJob => {
