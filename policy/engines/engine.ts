@@ -108,6 +108,11 @@ export interface RestorePod {
   runAsUser?: number;
   /** Why the restore must run as root (runAsUser 0): lint names it, as it names `runAsRoot` jobs. */
   rootReason?: string;
+  /**
+   * Capabilities given back to the restore container (every other one stays dropped), such as
+   * DAC_READ_SEARCH for a root restore that reads copies the backup user wrote 0600.
+   */
+  capabilities?: string[];
   env?: EnvVar[];
 }
 

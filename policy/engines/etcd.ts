@@ -127,6 +127,9 @@ export const etcd = defineEngine({
         mounts: [{ name: 'etcd-node-dir', mountPath: `${NODE_MOUNT}${parent}`, readOnly: false }],
         runAsUser: 0,
         rootReason: `etcd's data directory ${m.dataDir} belongs to root on the node (kubeadm runs etcd as root), and the restore replaces it`,
+        // The copies belong to the backup jobs' user, mode 0600: root reads them with this one
+        // capability (over NFS the export must not squash root, as for any root job).
+        capabilities: ['DAC_READ_SEARCH'],
         env: [
           { name: 'ETCD_RESTORE_NAME', value: m.name },
           { name: 'ETCD_RESTORE_PEER_URL', value: m.peerUrl },
