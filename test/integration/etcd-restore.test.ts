@@ -167,6 +167,12 @@ describe.each(SERVER_VERSIONS.etcd)('etcd %s: the rendered restore Job on the me
     expect(pod.stderr).toContain('mv /etc/kubernetes/manifests/etcd.yaml /etc/kubernetes/manifests/kube-apiserver.yaml /etc/kubernetes/manifests.stopped/');
     expect(allFiles(node)).toEqual(before);
     expect((await source.ctl('get', '/registry/after-the-backup', '--print-value-only')).trim()).toBe('gone after the restore');
+    // Another node's directory, while the cluster's endpoint still answers: the cluster is up, refused too.
+    const elsewhere = tempDir('other-node');
+    const up = await restore({ overwrite: true }, elsewhere, '2s');
+    expect(up.code).not.toBe(0);
+    expect(up.stderr).toContain(`etcd is still running on ${DATA_DIR} (http://${HOST.etcdPlain}:${clientPort} answers)`);
+    expect(fs.readdirSync(elsewhere)).toEqual([]);
   }, 120000);
 
   it('with etcd stopped: refuses to replace the member without --yes, and a copy whose manifest disagrees', async () => {
