@@ -803,8 +803,9 @@ backup__report_restore() {
 }
 
 # backup_restore_newest DIR SUFFIX [PREFIX]: the newest verified copy's name in DIR (relative to
-# BACKUP_DIR, DIR ending in / or empty). Only verified copies carry the PREFIX<ts> name (default
-# dump_): work files (.tmp.*) and refused copies (*.rejected) never match.
+# BACKUP_DIR, DIR ending in / or empty). Only verified copies carry the PREFIX<ts> name (PREFIX
+# defaults to dump_; etcd and Vault copies are snapshot_<ts>): work files (.tmp.*) and refused
+# copies (*.rejected) never match.
 backup_restore_newest() {
   local dir=$1 suffix=$2 prefix=${3:-dump_} path name newest='' pattern
   pattern="^${prefix}[0-9]{8}T[0-9]{6}Z${suffix//./\\.}$"
@@ -817,9 +818,9 @@ backup_restore_newest() {
   printf '%s%s\n' "$dir" "$newest"
 }
 
-# backup_restore_copy DIR SUFFIX [PREFIX]: RESTORE_COPY (a name relative to BACKUP_DIR) or, for `latest`
-# (the default), the newest copy in DIR. A name must be a copy of this mode in DIR: anything else
-# (another mode's file, a path out of the volume, work in progress, a refused copy) is refused.
+# backup_restore_copy DIR SUFFIX [PREFIX]: RESTORE_COPY (a name relative to BACKUP_DIR) or, for
+# `latest` (the default), the newest copy in DIR. A name must be a copy of this mode in DIR: anything
+# else (another mode's file, a path out of the volume, work in progress, a refused copy) is refused.
 backup_restore_copy() {
   local dir=$1 suffix=$2 prefix=${3:-dump_} copy=${RESTORE_COPY:-latest} pattern
   pattern="^${prefix}[0-9]{8}T[0-9]{6}Z${suffix//./\\.}$"

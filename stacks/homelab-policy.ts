@@ -58,6 +58,11 @@ export const homelabPolicy = defineBackupPolicy({
         tolerations: [{ key: 'node-role.kubernetes.io/control-plane', operator: 'Exists', effect: 'NoSchedule' }],
       },
       retention: { keepWithin: '30d', keepLast: 4 },
+      // The member `backup-policy restore etcd` brings back, on the one control-plane node. The spec
+      // does not record the node's name and address: these must equal --name and
+      // --initial-advertise-peer-urls in /etc/kubernetes/manifests/etcd.yaml on that node, or the
+      // restored member would come back as another one.
+      member: { name: 'k8s-master', peerUrl: 'https://192.168.1.130:2380', dataDir: '/var/lib/etcd' },
       // No dataClaims: kubeadm's etcd is a static pod keeping /var/lib/etcd on the node's own disk,
       // so no snapshot or file-backup layer reaches it; its snapshot job is its only copy.
     },

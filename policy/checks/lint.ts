@@ -104,7 +104,14 @@ function checkHost(plan: BackupPlan): Finding[] {
 function rootWarnings(plan: BackupPlan): Warning[] {
   return plan.services
     .filter((s) => s.rootReason !== undefined)
-    .map((s) => ({ severity: 'warning', path: `services.${s.id}.runAsRoot`, message: `its jobs run as root: ${s.rootReason}` }));
+    .map((s): Warning => ({ severity: 'warning', path: `services.${s.id}.runAsRoot`, message: `its jobs run as root: ${s.rootReason}` }))
+    .concat(
+      // A restore that must write the server's own root-owned files (etcd's data directory on the
+      // node) runs as root only when someone renders it; it is still named here, with the reason.
+      plan.services
+        .filter((s) => s.restore?.pod.runAsUser === 0)
+        .map((s): Warning => ({ severity: 'warning', path: `services.${s.id}`, message: `its restore Job runs as root: ${s.restore?.pod.rootReason ?? 'no reason given'}` })),
+    );
 }
 
 /** A tag can be moved to other bytes; a digest cannot. */

@@ -112,6 +112,13 @@ export interface RestorePod {
    * that group can read, into a volume the kubelet makes group-writable for it.
    */
   fsGroup?: number;
+  /** Why the restore must run as root (runAsUser 0): lint names it, as it names `runAsRoot` jobs. */
+  rootReason?: string;
+  /**
+   * Capabilities given back to the restore container (every other one stays dropped), such as
+   * DAC_READ_SEARCH for a root restore that reads copies the backup user wrote 0600.
+   */
+  capabilities?: string[];
   env?: EnvVar[];
 }
 
@@ -166,11 +173,12 @@ export interface EngineModule<S extends ParsedServiceBase = ParsedServiceBase> {
     modes: JobKind[];
     pod?(service: S): RestorePod;
     retarget?: RestoreRetarget;
-    /** False when this service lacks what the restore needs (Redis without its data volume declared). @default always offered */
+    /** False when this service lacks what the restore needs (Redis without its data volume, etcd without its member). @default always offered */
     offered?(service: S): boolean;
     /**
      * The engine's restoreSteps are the whole procedure around the Job (stop the server, the
-     * `backup-policy restore` Job, start it): the runbook shows them instead of the generic Job commands.
+     * `backup-policy restore` Job, start it) and say where each step runs: the runbook shows them
+     * instead of the generic Job commands.
      */
     ownSteps?: boolean;
   };

@@ -4,6 +4,9 @@ import { scheduleSchema, secretKeyRefSchema, serviceCommon, urlSchema } from '..
 import { SMALL_DRILL_RESOURCES, noVolumes, SMALL_RESOURCES, defineEngine, job } from './engine';
 
 const SCRIPT = 'vault-backup.sh';
+const RESTORE_SCRIPT = 'vault-restore.sh';
+/** Vault's HTTP API through curl, shared by the backup and the restore. */
+const LIBRARY = 'vault-lib.sh';
 
 export const vaultServiceSchema = z.strictObject({
   engine: z.literal('vault'),
@@ -11,6 +14,10 @@ export const vaultServiceSchema = z.strictObject({
   schedule: scheduleSchema,
   address: urlSchema,
   tokenSecret: secretKeyRefSchema,
+  restoreForce: z
+    .boolean()
+    .optional()
+    .meta({ description: 'The restore Job installs the snapshot with /sys/storage/raft/snapshot-force: a snapshot of another cluster (other unseal keys), which Vault otherwise refuses. Set it only for that restore. @default false' }),
 });
 
 /** Vault: a raft snapshot through the active node. */
@@ -30,18 +37,32 @@ export const vault = defineEngine({
   typicalRestoreTime: Duration.minutes(10),
   contract: { variables: '`VAULT_ADDR`', secretBacked: '`VAULT_TOKEN`' },
   drill: { script: 'vault-drill.sh', kinds: ['snapshot'], queries: false, scratchSize: '2Gi', resources: SMALL_DRILL_RESOURCES },
-  scripts: () => [SCRIPT],
+  scripts: () => [LIBRARY, SCRIPT],
   jobs: (s) => [job('snapshot', s.schedule, SCRIPT)],
   env: (s) => [{ name: 'VAULT_ADDR', value: s.address }, { name: 'VAULT_TOKEN', secret: s.tokenSecret }],
   volumes: noVolumes,
   target: (s) => s.address,
   dataClaims: () => [],
-  restoreSteps: (s, { nfsPath: dir }) => [
-    '```sh',
-    `ls ${dir}/                                    # snapshot_<ts>.snap`,
-    `VAULT_ADDR=${s.address} vault operator raft snapshot restore ${dir}/snapshot_<ts>.snap`,
-    '```',
+  restore: {
+    script: RESTORE_SCRIPT,
+    modes: ['snapshot'],
+    ownSteps: true,
+    pod: (s) => ({ volumes: [], mounts: [], env: [{ name: 'VAULT_RESTORE_FORCE', value: s.restoreForce ? 'yes' : '' }] }),
+    retarget: { form: 'url', variable: 'VAULT_ADDR' },
+  },
+  restoreSteps: (s, { serviceId: id, namespace, nfsPath: dir }) => [
+    `The restore Job runs \`bash /opt/backup-policy/${RESTORE_SCRIPT} snapshot\` in namespace \`${namespace}\`: it checks the copy from \`${dir}\` (size and BLAKE2b against its manifest, the archive's SHA256SUMS), then POSTs it to \`${s.address}/v1/sys/storage/raft/${s.restoreForce ? 'snapshot-force' : 'snapshot'}\` with the backup's token (from its Secret, never in the log), following a standby's redirect to the active node. **A snapshot restore replaces all of Vault's data** (secrets, policies, auth methods, tokens, leases) with the snapshot's: the Job refuses without \`--yes\`.`,
     '',
-    "A snapshot from another cluster needs `-force`; unseal keys are those of the snapshot's cluster.",
+    '1. **Before**: Vault must be unsealed with an active node (a sealed Vault answers 503 and nothing is installed), and the token in the Secret needs `update` on `sys/storage/raft/snapshot`' + (s.restoreForce ? '-force' : '') + ' (a backup-only token with `read` gets 403).',
+    '2. **On a workstation with kubectl**: render and run the Job, and follow it. `--copy snapshot_<ts>.snap` picks a copy other than the newest; `--target http(s)://host:port` sends it to another Vault.',
+    '',
+    '   ```sh',
+    `   npx backup-policy restore ${id} --mode snapshot --yes | kubectl apply -f -`,
+    `   kubectl -n ${namespace} logs -f -l backup-policy/service=${id},app.kubernetes.io/component=restore-job`,
+    '   ```',
+    '',
+    `3. **After**: Vault holds the snapshot's data, its tokens included (tokens issued since the snapshot no longer work). ${s.restoreForce ? 'With `restoreForce` the snapshot came from another cluster: unseal Vault with that cluster\'s keys.' : 'A snapshot of another cluster is refused (its unseal keys differ); to install one, set `restoreForce: true` on the service for that restore and unseal with that cluster\'s keys.'}`,
+    '',
+    `The Job pushes \`backup_restore_last_run_success{service="${id}"}\` and \`backup_restore_duration_seconds\` (the measured restore time). Add \`--print-commands\` for the same procedure as shell commands.`,
   ],
 });

@@ -203,7 +203,7 @@ function planServiceJobs(settings: PolicySettings, id: string, service: ParsedSe
   const own = engine.volumes(service);
   // A restore mode exists only for a job kind this service backs up.
   const kinds = engine.jobs(service).map((j) => j.kind);
-  const restoreModes = engine.restore?.modes.filter((m) => kinds.includes(m)) ?? [];
+  const restoreModes = engine.restore && (engine.restore.offered?.(service) ?? true) ? engine.restore.modes.filter((m) => kinds.includes(m)) : [];
   const restore =
     engine.restore && restoreModes.length > 0 && (engine.restore.offered?.(service) ?? true)
       ? {

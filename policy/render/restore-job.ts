@@ -156,7 +156,10 @@ export function renderRestoreJob(service: PlannedService, request: RestoreReques
               // The copies are only read: a restore can never damage the backups it reads.
               volumeMounts: mounts.map((m) => ({ name: m.name, mountPath: m.mountPath, readOnly: m.name === 'backup' ? true : m.readOnly })),
               resources: { requests: { ...backup.resources.requests }, limits: { ...backup.resources.limits } },
-              securityContext: { ...CONTAINER_SECURITY, capabilities: { drop: [...CONTAINER_SECURITY.capabilities.drop] } },
+              securityContext: {
+                ...CONTAINER_SECURITY,
+                capabilities: { drop: [...CONTAINER_SECURITY.capabilities.drop], ...(pod.capabilities?.length ? { add: [...pod.capabilities] } : {}) },
+              },
             },
           ],
           volumes: volumes.map(volume),

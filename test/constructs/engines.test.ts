@@ -169,11 +169,12 @@ describe('volumes and scripts', () => {
     const files = Object.fromEntries(maps.map((m: any) => [m.metadata.name, Object.keys(m.data).sort()]));
     expect(files).toEqual({
       'cache-backup-scripts': ['backup-lib.sh', 'redis-backup.sh'],
+      // No member declared: no restore Job, so no restore script.
       'etcd-backup-scripts': ['backup-lib.sh', 'etcd-backup.sh'],
       'maria-backup-scripts': ['backup-lib.sh', 'mysql-backup.sh', 'mysql-restore.sh'],
       'pg-backup-scripts': ['backup-lib.sh', 'postgres-backup.sh', 'postgres-restore.sh'],
-      'vault-backup-scripts': ['backup-lib.sh', 'vault-backup.sh'],
-      'vw-backup-scripts': ['backup-lib.sh', 'sqlite-backup.sh', 'sqlite-integrity-check.sh', 'sqlite-lib.sh'],
+      'vault-backup-scripts': ['backup-lib.sh', 'vault-backup.sh', 'vault-lib.sh', 'vault-restore.sh'],
+      'vw-backup-scripts': ['backup-lib.sh', 'sqlite-backup.sh', 'sqlite-integrity-check.sh', 'sqlite-lib.sh', 'sqlite-restore.sh'],
     });
     expect(synth).toHaveResourceWithProperties(ConfigMapV1, { metadata: objectContaining({ name: 'pg-backup-scripts', namespace: 'dbaas' }) });
   });

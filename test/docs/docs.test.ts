@@ -46,9 +46,11 @@ describe('the docs say what the plan says', () => {
     expect(files['docs/runbooks/postgresql.md']).toContain("npx backup-policy restore postgresql --mode per-database --database '<db>' [--copy <file under /srv/nfs/postgresql-backup>] | kubectl apply -f -");
     expect(files['docs/runbooks/postgresql.md']).toContain('The Job runs `bash /opt/backup-policy/postgres-restore.sh <mode>`');
     expect(files['docs/runbooks/mysql.md']).toContain('npx backup-policy restore mysql --mode full [--copy <file under /srv/nfs/mysql-backup>] | kubectl apply -f -');
-    expect(files['docs/runbooks/etcd.md']).toContain('etcdctl snapshot restore');
-    expect(files['docs/runbooks/vault.md']).toContain('vault operator raft snapshot restore /srv/nfs/vault-backup/snapshot_<ts>.snap');
-    expect(files['docs/runbooks/redis.md']).toContain('redis-check-rdb /srv/nfs/redis-backup/dump_<ts>.rdb');
+    expect(files['docs/runbooks/etcd.md']).toContain('npx backup-policy restore etcd --mode snapshot --yes | kubectl apply -f -');
+    expect(files['docs/runbooks/etcd.md']).toContain('mv /etc/kubernetes/manifests/etcd.yaml /etc/kubernetes/manifests/kube-apiserver.yaml /etc/kubernetes/manifests.stopped/');
+    expect(files['docs/runbooks/vault.md']).toContain('npx backup-policy restore vault --mode snapshot --yes | kubectl apply -f -');
+    expect(files['docs/runbooks/vault.md']).toContain('http://vault-active.vault.svc.cluster.local:8200/v1/sys/storage/raft/snapshot');
+    expect(files['docs/runbooks/redis.md']).toContain('npx backup-policy restore redis [--copy dump_<YYYYmmddTHHMMSSZ>.rdb] [--yes] | kubectl apply -f -');
     expect(files['docs/runbooks/vaultwarden.md']).toContain('PRAGMA integrity_check');
   });
 

@@ -47,11 +47,12 @@ describe('lint and the SSH host key', () => {
 });
 
 describe('lint warnings', () => {
-  test('root jobs are reported with their declared reason, and an image pinned by tag only is named', () => {
+  test('root jobs and root restore Jobs are reported with their reason, and an image pinned by tag only is named', () => {
     const warnings = lintWarnings(planPolicy(homelabPolicy)).map((w) => `${w.path}: ${w.message}`);
-    expect(warnings.slice(0, 2)).toEqual([
+    expect(warnings.slice(0, 3)).toEqual([
       "services.vaultwarden.runAsRoot: its jobs run as root: Vaultwarden's image writes its data as root, and reading a WAL database needs write access to its -shm file",
-      expect.stringMatching(/^images: ghcr\.io\/backup-policy\/backup-tools:0\.2\.0 is pinned by tag only \(used by etcd, mysql, postgresql, redis, vault, vaultwarden\)/),
+      "services.etcd: its restore Job runs as root: etcd's data directory /var/lib/etcd belongs to root on the node (kubeadm runs etcd as root), and the restore replaces it",
+      expect.stringMatching(/^images: ghcr\.io\/backup-policy\/backup-tools:\d+\.\d+\.\d+ is pinned by tag only \(used by etcd, mysql, postgresql, redis, vault, vaultwarden\)/),
     ]);
     const pinned = homelabWith((p) => (p.images = Object.fromEntries(['postgres', 'mysql', 'etcd', 'vault', 'redis', 'sqlite'].map((e) => [e, `ghcr.io/backup-policy/backup-tools@sha256:${'a'.repeat(64)}`]))));
     expect(lintWarnings(planPolicy(pinned)).map((w) => w.path).filter((p) => p === 'images')).toEqual([]);

@@ -90,6 +90,8 @@ export interface CronJobView {
   readOnlyRootFilesystem: boolean;
   allowPrivilegeEscalation: boolean;
   dropCapabilities: string[];
+  /** Capabilities added back (restore Jobs only; a CronJob adds none). */
+  addCapabilities?: string[];
   hostNetwork: boolean;
   dnsPolicy: string;
   activeDeadlineSeconds?: number;
@@ -184,6 +186,7 @@ export function jobManifestView(job: any): CronJobView {
     readOnlyRootFilesystem: Boolean(sec.readOnlyRootFilesystem ?? false),
     allowPrivilegeEscalation: sec.allowPrivilegeEscalation !== false,
     dropCapabilities: sec.capabilities?.drop ?? [],
+    addCapabilities: sec.capabilities?.add ?? [],
     hostNetwork: Boolean(pod.hostNetwork ?? false),
     dnsPolicy: pod.dnsPolicy ?? 'ClusterFirst',
     activeDeadlineSeconds: job.spec.activeDeadlineSeconds,
@@ -494,7 +497,10 @@ function preparePod(work: string, view: CronJobView, cluster: TestCluster, opts:
     `--regid=${view.runAsGroup}`,
     ...(view.fsGroup !== undefined ? [`--groups=${view.fsGroup}`] : ['--clear-groups']),
     ...(view.allowPrivilegeEscalation ? [] : ['--no-new-privs']),
-    ...(view.dropCapabilities.includes('ALL') ? ['--inh-caps=-all', '--ambient-caps=-all', '--bounding-set=-all'] : []),
+    // An added capability stays in the bounding set: root's execve then has it in its permitted and
+    // effective sets, as a container runtime gives it. (For another user it would need ambient
+    // capabilities, which no Job here asks for.)
+    ...(view.dropCapabilities.includes('ALL') ? ['--inh-caps=-all', '--ambient-caps=-all', `--bounding-set=${['-all', ...(view.addCapabilities ?? []).map((c) => `+${c.toLowerCase()}`)].join(',')}`] : []),
     '--',
   ];
   const command = opts.command ?? [...view.command, ...view.args];
@@ -543,6 +549,7 @@ export function startPod(cluster: TestCluster, name: string, opts: PodOptions = 
     throw new Error(`${name}: runAsNonRoot with uid 0; the kubelet would refuse to start the container`);
   }
   if (!view.readOnlyRootFilesystem) throw new Error(`${name}: the harness expects read_only_root_filesystem`);
+  if ((view.addCapabilities ?? []).length > 0 && view.runAsUser !== 0) throw new Error(`${name}: the harness models added capabilities for root only`);
   const rootfs = requireRootfs('backup-tools');
   fs.mkdirSync(PODS_ROOT, { recursive: true, mode: 0o700 });
   // As the CronJob controller and the Job controller name it: <cronjob>-<scheduled minute>-<5 chars>.

@@ -34,6 +34,8 @@ export function maximalPolicy(): BackupPolicyInput {
   policy.services.vw.runAsRoot = { reason: 'the application writes its data as root' };
   policy.services.cache.data = { claimName: 'redis-data-0', workload: 'statefulset/redis', fsGroup: 1001, dbFilename: 'dump.rdb', appendonly: true, appendDirname: 'appendonlydir', appendFilename: 'appendonly.aof' };
   policy.services.vw.data.workload = 'deployment/vaultwarden';
+  policy.services.etcd.member = { name: 'cp1', peerUrl: 'https://10.0.0.1:2380', initialCluster: { cp1: 'https://10.0.0.1:2380', cp2: 'https://10.0.0.2:2380' }, dataDir: '/var/lib/etcd', waitForStop: '10m' };
+  policy.services.vault.restoreForce = true;
   policy.drills = { schedule: 'weekly on wednesday at 04:30', image: 'registry.example/backup-drill:1.2.3' };
   for (const id of ['pg', 'maria']) {
     policy.services[id].drill = {
@@ -123,7 +125,7 @@ export function stringMutations(policy: unknown, edit: (text: string) => string)
   return mutations;
 }
 
-const RECORDS = new Set(['services', 'alerts.ruleLabels', 'images', 'services.*.placement.nodeSelector']);
+const RECORDS = new Set(['services', 'alerts.ruleLabels', 'images', 'services.*.placement.nodeSelector', 'services.*.member.initialCluster']);
 
 function dotted(segments: (string | number)[]): string {
   return dottedPath(segments);

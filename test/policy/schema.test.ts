@@ -67,6 +67,11 @@ describe('fails when', () => {
     ['two services share a backup directory', (p) => (p.services.maria.nfsPath = '/srv/nfs/pg-backup'), 'services.pg.nfsPath', ['already used by service "maria"']],
     ['a required section is missing', (p) => delete p.pushgateway, 'pushgateway', ['missing required field']],
     ['a schedule is not text', (p) => (p.services.vw.schedule = 6), 'services.vw.schedule', ['expected a schedule', 'received 6']],
+    ['an etcd member name cannot go into --initial-cluster', (p) => (p.services.etcd.member = { name: 'cp=1', peerUrl: 'https://10.0.0.1:2380' }), 'services.etcd.member.name', ['not an etcd member name', '"cp=1"']],
+    ['an etcd peer URL has a path', (p) => (p.services.etcd.member = { name: 'cp', peerUrl: 'https://10.0.0.1:2380/x' }), 'services.etcd.member.peerUrl', ['scheme://host:port only', '"https://10.0.0.1:2380/x"']],
+    ['an etcd data directory sits directly under /', (p) => (p.services.etcd.member = { name: 'cp', peerUrl: 'https://10.0.0.1:2380', dataDir: '/etcd' }), 'services.etcd.member.dataDir', ['mounts the data directory\'s parent', '"/etcd"', 'at least two levels deep']],
+    ['the etcd cluster leaves the member out', (p) => (p.services.etcd.member = { name: 'cp', peerUrl: 'https://10.0.0.1:2380', initialCluster: { other: 'https://10.0.0.2:2380' } }), 'services.etcd.member.initialCluster', ['must map this member "cp" to its peerUrl', 'received null']],
+    ['the wait for etcd to stop outlasts the restore Job', (p) => (p.services.etcd.member = { name: 'cp', peerUrl: 'https://10.0.0.1:2380', waitForStop: '2h' }), 'services.etcd.member.waitForStop', ['the restore Job ends after 1 hour', 'received a wait of 2 hours']],
   ])('%s', (_name, edit, path, words) => {
     const issues = issuesOf(policyWith(edit));
     const issue = issues.find((i) => i.startsWith(`${path}: `));

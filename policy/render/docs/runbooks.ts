@@ -33,6 +33,7 @@ function copies(service: PlannedService): string {
 function restoreSection(service: PlannedService): string {
   const restore = service.restore;
   if (!restore) return service.restoreSteps.join('\n');
+  // The engine's own procedure around the Job (where each step runs), with the Job's command in it.
   if (restore.ownSteps) return service.restoreSteps.join('\n');
   const example = (mode: string) => (mode === 'per-database' ? `--mode per-database --database '<db>'` : `--mode ${mode}`);
   return [
