@@ -550,6 +550,16 @@ backup_manifest_stage() {
   return 0
 }
 
+# backup_manifest_skip TMP REASON...: TMP is published without a manifest (its verification
+# passed, only its counts could not be made): the run goes on, then fails with REASON, without
+# retention. Call it from the main shell.
+backup_manifest_skip() {
+  local tmp=$1
+  shift
+  BACKUP__MANIFEST_SECTIONS[$tmp]=''
+  backup_fail_at_end "$* (the copy is published without a manifest)"
+}
+
 # producer | backup_manifest_count_records > JSON: turns the NUL-separated records of a counter
 # into the "databases" section: `D db` (a database in the copy), `T db table rows`, `L db n`
 # (PostgreSQL large objects), each record four fields (unused ones empty). jq reads the names,
