@@ -563,10 +563,12 @@ backup_manifest_skip() {
 # producer | backup_manifest_count_records > JSON: turns the NUL-separated records of a counter
 # into the "databases" section: `D db` (a database in the copy), `T db table rows`, `L db n`
 # (PostgreSQL large objects), each record four fields (unused ones empty). jq reads the names,
-# never the shell: spaces, quotes, '=', newlines and non-ASCII pass unchanged.
+# never the shell: spaces, quotes, '=', newlines and non-ASCII pass unchanged. (Every record ends
+# with a non-empty field, so the final NUL can be trimmed before splitting: jq 1.6 drops a trailing
+# empty field, 1.7 keeps it.)
 backup_manifest_count_records() {
   jq -R -s '
-    split("\u0000") | .[:-1] as $f
+    rtrimstr("\u0000") | split("\u0000") as $f
     | if ($f | length) % 4 != 0 then error("malformed count records") else . end
     | reduce range(0; $f | length; 4) as $i ({};
         $f[$i] as $k | $f[$i + 1] as $db | $f[$i + 2] as $t | $f[$i + 3] as $n

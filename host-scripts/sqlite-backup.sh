@@ -94,7 +94,7 @@ if ((${#paths[@]})); then
   digest_cmd='d=$(b2sum) && printf "%s\0%s\0%s\0" "$TAR_FILENAME" "$TAR_SIZE" "${d%% *}" >>"$DIGESTS"'
   zstd -dcq -- "$files_tmp" | DIGESTS=$digests tar -xvf - --to-command="$digest_cmd" >"$listing" ||
     backup_die "tar cannot read the archive"
-  jq -R -s 'split("\u0000") | .[:-1] as $f
+  jq -R -s 'rtrimstr("\u0000") | split("\u0000") as $f
     | {files: (reduce range(0; $f | length; 3) as $i ({}; .[$f[$i]] = {bytes: ($f[$i + 1] | tonumber), blake2b: $f[$i + 2]}))}' \
     <"$digests" >"$files_sections" || backup_die "cannot make the manifest of the files archive"
   backup_discard "$digests"
