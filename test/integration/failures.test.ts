@@ -231,7 +231,8 @@ function expectNothingLost(s: Subject, before: Map<string, string>, after: Map<s
   const added = [...after.keys()].filter((rel) => !before.has(rel));
   const unexpected = added.filter((rel) => {
     if (rel === `.lock-${s.kind}`) return false;
-    if (opts.rejected && rel.endsWith('.rejected')) return false;
+    // A refused copy keeps its manifest beside it (CONTRACT.md, "Manifest").
+    if (opts.rejected && (rel.endsWith('.rejected') || rel.endsWith('.rejected.manifest.json'))) return false;
     if (isSeriesFile(rel) && (opts.newBackupsIn ?? []).includes(path.dirname(rel))) return false;
     return true;
   });
