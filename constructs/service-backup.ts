@@ -35,7 +35,7 @@ export class ServiceBackup extends Construct {
       dependsOn: [this.volume],
     });
     this.scripts = new ConfigMapV1(this, 'scripts', renderScriptConfigMap(plan, readScript));
-    this.cronJobs = plan.jobs.map(
+    this.cronJobs = [...plan.jobs, ...plan.drills].map(
       (job) => new CronJobV1(this, job.kind, { ...renderCronJob(job), dependsOn: [this.claim, this.scripts] }),
     );
   }

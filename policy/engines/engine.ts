@@ -149,6 +149,12 @@ export interface EngineModule<S extends ParsedServiceBase = ParsedServiceBase> {
    * volume read-only (host-scripts/CONTRACT.md, "Restore contract"), for the job kinds it restores.
    * Engines without one keep the runbook's manual steps.
    */
+  /**
+   * The restore drill: a script of the backup-drill image that restores the newest copy of each
+   * of these kinds into a throwaway server inside the pod and checks it (host-scripts/CONTRACT.md,
+   * "Restore drills"). `queries`: whether the policy may declare SQL checks for this engine.
+   */
+  readonly drill?: { script: string; kinds: JobKind[]; queries: boolean; scratchSize: string; resources: Resources };
   readonly restore?: {
     script: string;
     modes: JobKind[];
@@ -168,11 +174,23 @@ export function defineEngine<T extends z.ZodType<ParsedServiceBase, unknown>>(mo
  */
 export const DEFAULT_IMAGE = 'ghcr.io/backup-policy/backup-tools:0.3.0';
 
+/**
+ * The restore drills' image: backup-tools plus the servers a drill starts inside its pod
+ * (images/backup-drill), published with it by the same tag.
+ */
+export const DRILL_IMAGE = 'ghcr.io/backup-policy/backup-drill:0.3.0';
+
 /** Sourced by every job script; always shipped first. */
 export const SCRIPT_LIBRARY = 'backup-lib.sh';
+/** Sourced by every restore drill script after backup-lib.sh; shipped with the drill scripts. */
+export const DRILL_LIBRARY = 'drill-lib.sh';
 
 export const SMALL_RESOURCES: Resources = { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '1', memory: '512Mi' } };
 export const DUMP_RESOURCES: Resources = { requests: { cpu: '250m', memory: '256Mi' }, limits: { cpu: '2', memory: '1Gi' } };
+/** A drill runs a database server and a restore in one pod. */
+export const DRILL_RESOURCES: Resources = { requests: { cpu: '500m', memory: '512Mi' }, limits: { cpu: '2', memory: '2Gi' } };
+/** A drill of a copy that needs no server (a snapshot file checked on its own). */
+export const SMALL_DRILL_RESOURCES: Resources = { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '1', memory: '512Mi' } };
 
 export const DEFAULT_TIMEOUT = Duration.hours(1);
 export const DEFAULT_MIN_SIZE_RATIO = 0.5;
@@ -186,6 +204,8 @@ export const POD_PATHS = {
   tmp: '/tmp',
   data: '/data',
   etcdTls: '/etc/backup-policy/etcd-tls',
+  /** A drill's throwaway server lives here (an emptyDir). */
+  drill: '/drill',
 } as const;
 
 /** A job of the common shape: one script, the kind as its argument when the script has several. */

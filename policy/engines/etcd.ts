@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { Duration } from '../values/duration';
 import { dnsLabel, scheduleSchema, serviceCommon, urlSchema } from '../schema/fields';
-import { POD_PATHS, SMALL_RESOURCES, defineEngine, job } from './engine';
+import { DRILL_RESOURCES, POD_PATHS, SMALL_RESOURCES, defineEngine, job } from './engine';
 
 const SCRIPT = 'etcd-backup.sh';
 
@@ -42,6 +42,7 @@ export const etcd = defineEngine({
     variables: '`ETCDCTL_API=3`, `ETCDCTL_ENDPOINTS`; optional `ETCDCTL_CACERT`, `ETCDCTL_CERT`, `ETCDCTL_KEY` (files mounted from a Secret)',
     secretBacked: 'the TLS files',
   },
+  drill: { script: 'etcd-drill.sh', kinds: ['snapshot'], queries: false, scratchSize: '8Gi', resources: DRILL_RESOURCES },
   scripts: () => [SCRIPT],
   jobs: (s) => [job('snapshot', s.schedule, SCRIPT)],
   env: (s) => [

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { Duration } from '../values/duration';
 import { databaseNameSchema, hostSchema, jobScheduleSchema, portSchema, requireSomeJob, secretKeyRefSchema, serviceCommon } from '../schema/fields';
 import { databaseSelectionEnv, databaseSelectionFields } from './database-selection';
-import { DUMP_RESOURCES, noVolumes, defineEngine, job, type EngineJob } from './engine';
+import { DRILL_RESOURCES, DUMP_RESOURCES, noVolumes, defineEngine, job, type EngineJob } from './engine';
 
 const SCRIPT = 'mysql-backup.sh';
 
@@ -42,6 +42,7 @@ export const mysql = defineEngine({
     variables: '`MYSQL_HOST`, `MYSQL_PORT`, `MYSQL_USER`; optional `BACKUP_DATABASES`, `BACKUP_EXCLUDE_DATABASES` (per-database only), `BACKUP_DROPPED_KEEP_SECONDS`',
     secretBacked: '`MYSQL_PASSWORD` (the script writes a 0600 defaults file in `TMPDIR`; never `-p` on a command line)',
   },
+  drill: { script: 'mysql-drill.sh', kinds: ['full', 'per-database'], queries: true, scratchSize: '10Gi', resources: DRILL_RESOURCES },
   scripts: () => [SCRIPT],
   restore: { script: 'mysql-restore.sh', modes: ['full', 'per-database'] , retarget: { form: 'host:port', hostVariable: 'MYSQL_HOST', portVariable: 'MYSQL_PORT' } },
   jobs: (s): EngineJob[] => [

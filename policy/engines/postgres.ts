@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { Duration } from '../values/duration';
 import { databaseNameSchema, hostSchema, jobScheduleSchema, portSchema, requireSomeJob, secretKeyRefSchema, serviceCommon } from '../schema/fields';
 import { databaseSelectionEnv, databaseSelectionFields } from './database-selection';
-import { DUMP_RESOURCES, noVolumes, defineEngine, job, type EngineJob } from './engine';
+import { DRILL_RESOURCES, DUMP_RESOURCES, noVolumes, defineEngine, job, type EngineJob } from './engine';
 
 const SCRIPT = 'postgres-backup.sh';
 
@@ -44,6 +44,7 @@ export const postgres = defineEngine({
     variables: '`PGHOST`, `PGPORT`, `PGUSER`; optional `BACKUP_DATABASES` (space-separated explicit list; default: every database that allows connections, except templates), `BACKUP_EXCLUDE_DATABASES`, `BACKUP_DROPPED_KEEP_SECONDS`',
     secretBacked: '`PGPASSWORD`',
   },
+  drill: { script: 'postgres-drill.sh', kinds: ['full', 'per-database'], queries: true, scratchSize: '10Gi', resources: DRILL_RESOURCES },
   scripts: () => [SCRIPT],
   restore: { script: 'postgres-restore.sh', modes: ['full', 'per-database'] , retarget: { form: 'host:port', hostVariable: 'PGHOST', portVariable: 'PGPORT' } },
   jobs: (s): EngineJob[] => [

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { Duration } from '../values/duration';
 import { hostSchema, portSchema, scheduleSchema, secretKeyRefSchema, serviceCommon } from '../schema/fields';
-import { noVolumes, SMALL_RESOURCES, defineEngine, job, type EnvVar } from './engine';
+import { DRILL_RESOURCES, noVolumes, SMALL_RESOURCES, defineEngine, job, type EnvVar } from './engine';
 
 const SCRIPT = 'redis-backup.sh';
 
@@ -31,6 +31,7 @@ export const redis = defineEngine({
   defaults: { resources: SMALL_RESOURCES, scratchSize: '1Gi' },
   typicalRestoreTime: Duration.minutes(10),
   contract: { variables: '`REDIS_HOST`, `REDIS_PORT`', secretBacked: 'optional `REDISCLI_AUTH`' },
+  drill: { script: 'redis-drill.sh', kinds: ['snapshot'], queries: false, scratchSize: '4Gi', resources: DRILL_RESOURCES },
   scripts: () => [SCRIPT],
   jobs: (s) => [job('snapshot', s.schedule, SCRIPT)],
   env: (s): EnvVar[] => [

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SCRIPT_LIBRARY, type EngineModule, type ParsedServiceBase } from './engine';
+import { DRILL_LIBRARY, SCRIPT_LIBRARY, type EngineModule, type ParsedServiceBase } from './engine';
 import { etcd } from './etcd';
 import { mysql } from './mysql';
 import { postgres } from './postgres';
@@ -52,7 +52,11 @@ export function engineModule(engine: string): EngineModule {
 export function engineScripts(): string[] {
   const scripts = ENGINE_MODULES.flatMap((m) => {
     const module = m as unknown as EngineModule;
-    return [...module.scripts(m.schema.parse(m.example) as ParsedServiceBase), ...(module.restore ? [module.restore.script] : [])];
+    return [
+      ...module.scripts(m.schema.parse(m.example) as ParsedServiceBase),
+      ...(module.restore ? [module.restore.script] : []),
+      ...(module.drill ? [DRILL_LIBRARY, module.drill.script] : []),
+    ];
   });
   return [SCRIPT_LIBRARY, ...new Set(scripts)];
 }

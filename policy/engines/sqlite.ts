@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { Duration } from '../values/duration';
 import { dnsLabel, jobScheduleSchema, relativePathSchema, scheduleSchema, serviceCommon } from '../schema/fields';
-import { POD_PATHS, SMALL_RESOURCES, defineEngine, job, type EngineJob } from './engine';
+import { SMALL_DRILL_RESOURCES, POD_PATHS, SMALL_RESOURCES, defineEngine, job, type EngineJob } from './engine';
 
 const SCRIPT = 'sqlite-backup.sh';
 const INTEGRITY_SCRIPT = 'sqlite-integrity-check.sh';
@@ -40,6 +40,7 @@ export const sqlite = defineEngine({
     variables: '`SQLITE_DATA_DIR` (the app\'s data volume, e.g. `/data`), `SQLITE_DB` (path relative to it, `db.sqlite3`), `SQLITE_EXTRA_PATHS` and `SQLITE_OPTIONAL_EXTRA_PATHS` (space-separated, relative to the data dir)',
     secretBacked: 'none',
   },
+  drill: { script: 'sqlite-drill.sh', kinds: ['snapshot'], queries: true, scratchSize: '4Gi', resources: SMALL_DRILL_RESOURCES },
   scripts: (s) => [SQLITE_LIBRARY, SCRIPT, ...(s.integrityCheck ? [INTEGRITY_SCRIPT] : [])],
   jobs: (s): EngineJob[] => [job('snapshot', s.schedule, SCRIPT), ...(s.integrityCheck ? [job('integrity', s.integrityCheck.schedule, INTEGRITY_SCRIPT)] : [])],
   env: (s) => [

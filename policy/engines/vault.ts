@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { Duration } from '../values/duration';
 import { scheduleSchema, secretKeyRefSchema, serviceCommon, urlSchema } from '../schema/fields';
-import { noVolumes, SMALL_RESOURCES, defineEngine, job } from './engine';
+import { SMALL_DRILL_RESOURCES, noVolumes, SMALL_RESOURCES, defineEngine, job } from './engine';
 
 const SCRIPT = 'vault-backup.sh';
 
@@ -29,6 +29,7 @@ export const vault = defineEngine({
   defaults: { resources: SMALL_RESOURCES, scratchSize: '1Gi' },
   typicalRestoreTime: Duration.minutes(10),
   contract: { variables: '`VAULT_ADDR`', secretBacked: '`VAULT_TOKEN`' },
+  drill: { script: 'vault-drill.sh', kinds: ['snapshot'], queries: false, scratchSize: '2Gi', resources: SMALL_DRILL_RESOURCES },
   scripts: () => [SCRIPT],
   jobs: (s) => [job('snapshot', s.schedule, SCRIPT)],
   env: (s) => [{ name: 'VAULT_ADDR', value: s.address }, { name: 'VAULT_TOKEN', secret: s.tokenSecret }],

@@ -1,8 +1,8 @@
 import type { z } from 'zod';
 import { PolicyValidationError, closestName, dottedPath, formatIssues, issuePaths } from '../values/errors';
-import { nameProblem, cronJobName, scriptConfigMapName, backupVolumeName } from '../values/names';
+import { nameProblem, cronJobName, drillCronJobName, scriptConfigMapName, backupVolumeName } from '../values/names';
 import { normalizeAbsolutePath, overlaps, type AbsolutePath } from '../values/path';
-import { engineOf, serviceSchema, type ParsedService } from '../engines/registry';
+import { ENGINE_MODULES, engineOf, serviceSchema, type ParsedService } from '../engines/registry';
 import { policySchema, serviceIdSchema, type ParsedPolicy, type PolicySettings } from './policy-schema';
 
 /**
@@ -147,6 +147,22 @@ export function serviceIssues(settings: PolicySettings, id: string, service: Par
   for (const [kind, name] of [['ConfigMap', scriptConfigMapName(id)], ['PersistentVolume', backupVolumeName(id)]] as const) {
     const problem = nameProblem(kind, name);
     if (problem) issues.push(`${at}: ${problem}`);
+  }
+  const drill = service.drill;
+  const module = engineOf(service);
+  if (drill !== undefined && drill.enabled) {
+    if (!drill.schedule && !settings.drills) issues.push(`${at}.drill: a drill needs a schedule, received none here and no policy-wide drills.schedule, allowed: drill.schedule or drills.schedule`);
+    const drillSchedule = drill.schedule ?? settings.drills?.schedule;
+    if (drill.timeout && drillSchedule && drill.timeout.totalSeconds >= drillSchedule.shortestGap.totalSeconds) {
+      issues.push(`${at}.drill: the drill deadline is not shorter than the gap between drills, so drills would be skipped; received ${drill.timeout.toString()}, allowed: less than ${drillSchedule.shortestGap.toString()}`);
+    }
+    if (drill.queries.length > 0 && !module.drill?.queries) issues.push(`${at}.drill: queries are SQL checks, received ${drill.queries.length} for a ${service.engine} service, allowed: queries only for ${ENGINE_MODULES.filter((m) => m.drill?.queries).map((m) => m.engine).join(', ')}`);
+  }
+  if ((drill ? drill.enabled : settings.drills !== undefined) && module.drill) {
+    for (const kind of module.drill.kinds) {
+      const problem = nameProblem('CronJob', drillCronJobName(id, kind));
+      if (problem) issues.push(`${at}: ${problem}; received service id "${id}", allowed: a shorter id`);
+    }
   }
   if (nfsPathOf(settings, id, service) === '/') issues.push(`${at}.nfsPath: the backup directory cannot be the export root, received "/", allowed: a directory of its own`);
   return issues;

@@ -1,12 +1,12 @@
 import { z } from 'zod';
 import { SAFE_PATH, SAFE_PATH_ALLOWED, normalizeAbsolutePath } from '../values/path';
-import { custom, dnsLabel, imageSchema, labelKeySchema, labelValueSchema, quantitySchema, hostSchema, show, timeZoneSchema, urlSchema } from '../schema/fields';
+import { custom, dnsLabel, imageSchema, scheduleSchema, labelKeySchema, labelValueSchema, quantitySchema, hostSchema, show, timeZoneSchema, urlSchema } from '../schema/fields';
 import { hostSectionSchema } from '../schema/host';
 import { ENGINES, serviceSchema, type Engine } from '../engines/registry';
-import { JOB_NAME_SUFFIXES, CRONJOB_NAME_MAX } from '../values/names';
+import { DRILL_NAME_SUFFIXES, JOB_NAME_SUFFIXES, CRONJOB_NAME_MAX } from '../values/names';
 
 /** Service ids become name prefixes; the longest derived CronJob name must still fit. */
-export const SERVICE_ID_MAX = CRONJOB_NAME_MAX - Math.max(...Object.values(JOB_NAME_SUFFIXES).map((s) => s.length));
+export const SERVICE_ID_MAX = CRONJOB_NAME_MAX - Math.max(...[...Object.values(JOB_NAME_SUFFIXES), ...Object.values(DRILL_NAME_SUFFIXES)].map((s) => s.length));
 export const serviceIdSchema = dnsLabel('service id', SERVICE_ID_MAX);
 
 /** Free text that reaches alert labels: printable, no control characters. */
@@ -65,6 +65,13 @@ export const policySchema = z.strictObject({
     })
     .prefault({})
     .meta({ description: 'PVCs deliberately left without a backup (`lint --pvcs`): each exclusion names a namespace or one PVC, and why.' }),
+  drills: z
+    .strictObject({
+      schedule: scheduleSchema.meta({ description: 'When every service (that does not opt out) drills, in the policy\'s time zone: a quiet hour, after the night\'s backups.' }),
+      image: imageSchema.optional().meta({ description: '@default the pinned backup-drill image' }),
+    })
+    .optional()
+    .meta({ description: 'Scheduled restore drills of every service (each service can override or opt out with `drill`). @default none: only services with their own drill.schedule drill' }),
   host: hostSectionSchema.optional().meta({ description: 'The Proxmox host layers (snapshots, file backup, offsite sync). @default none: the policy covers only the cluster' }),
 });
 

@@ -1,13 +1,15 @@
 import { Duration } from '../values/duration';
 import type { Retention } from '../values/retention';
 import type { Schedule } from '../values/schedule';
-import { backupVolumeName, cronJobName, scriptConfigMapName } from '../values/names';
+import { backupVolumeName, cronJobName, drillCronJobName, scriptConfigMapName } from '../values/names';
 import type { AbsolutePath } from '../values/path';
 import {
   DEFAULT_IMAGE,
   DEFAULT_MIN_SIZE_RATIO,
   DEFAULT_RUN_AS_USER,
   DEFAULT_TIMEOUT,
+  DRILL_IMAGE,
+  DRILL_LIBRARY,
   POD_PATHS,
   SCRIPT_LIBRARY,
   type ClaimRef,
@@ -59,6 +61,29 @@ export interface PlannedJob {
   placement: ParsedServiceBase['placement'];
 }
 
+/** A check the drill runs on the restored data (the policy's drill.queries). */
+export interface DrillQuery {
+  database?: string;
+  sql: string;
+  min?: number;
+  max?: number;
+  equals?: number;
+}
+
+/**
+ * A restore drill CronJob: restores the newest copy of one backup kind into a throwaway server in
+ * its own pod and checks it. Same pod shape as a backup job (renderCronJob renders both), but it
+ * never connects to the production server: no engine environment, no Secrets, the backup volume
+ * read-only.
+ */
+export interface PlannedDrill extends Omit<PlannedJob, 'kind' | 'retention' | 'checksIntegrity'> {
+  /** The backup job kind whose copies this drill restores. */
+  drills: JobKind;
+  /** The `kind` label of its metrics and alerts. */
+  kind: `drill-${JobKind}`;
+  queries: DrillQuery[];
+}
+
 export interface PlannedVolume {
   pvName: string;
   pvcName: string;
@@ -99,6 +124,8 @@ export interface PlannedService {
   restoreSteps: string[];
   /** The restore Jobs this service offers: one per backup job kind its engine's restore script takes. */
   restore?: { script: string; modes: JobKind[]; pod: RestorePod; retarget?: RestoreRetarget };
+  /** The restore drills: one per kind of copy the engine drills, when the policy drills this service. */
+  drills: PlannedDrill[];
   /** Every layer that protects the service, derived from the whole policy. */
   protection: Protection[];
 }
@@ -126,6 +153,19 @@ export interface CoverageExclusion {
 }
 
 const DAY_SECONDS = 86400;
+
+/** A drill restores a whole copy into a fresh server: longer than a dump, never longer than its gap. */
+const DEFAULT_DRILL_TIMEOUT = Duration.hours(2);
+
+/** Late enough to survive a controller restart or a busy node, never below 300 s, at most half a gap. */
+function startingDeadline(schedule: Schedule): number {
+  return Math.max(300, Math.min(3600, Math.floor(schedule.shortestGap.totalSeconds / 2)));
+}
+
+/** Failed Jobs must outlive the alerts that point at them: at least a day of runs, at least 3. */
+function failedJobsKept(schedule: Schedule): number {
+  return Math.max(3, Math.ceil(DAY_SECONDS / schedule.shortestGap.totalSeconds) + 1);
+}
 
 /** An hour, or half the gap for jobs that run more often, so a hung run never skips the next. */
 function defaultTimeout(schedule: Schedule): Duration {
@@ -187,11 +227,8 @@ function planServiceJobs(settings: PolicySettings, id: string, service: ParsedSe
       checksIntegrity: engineJob.checksIntegrity,
       staleAfter: staleAfter(schedule),
       timeout: service.timeout ?? defaultTimeout(schedule),
-      // Late enough to survive a controller restart or a busy node, never below the 300 s floor,
-      // and at most half a gap so a late start cannot collide with the next run.
-      startingDeadlineSeconds: Math.max(300, Math.min(3600, Math.floor(schedule.shortestGap.totalSeconds / 2))),
-      // Failed Jobs must outlive the alerts that point at them: at least a day of runs, at least 3.
-      failedJobsHistoryLimit: Math.max(3, Math.ceil(DAY_SECONDS / schedule.shortestGap.totalSeconds) + 1),
+      startingDeadlineSeconds: startingDeadline(schedule),
+      failedJobsHistoryLimit: failedJobsKept(schedule),
       image: service.image ?? settings.images[service.engine] ?? DEFAULT_IMAGE,
       command: ['/bin/bash', `${POD_PATHS.scripts}/${engineJob.script}`, ...engineJob.args],
       env: [
@@ -226,6 +263,7 @@ function planServiceJobs(settings: PolicySettings, id: string, service: ParsedSe
       placement: service.placement,
     };
   });
+  const drills = planDrills(settings, id, service, jobs, configMapName, volume.pvcName);
   return {
     id,
     engine: service.engine,
@@ -240,14 +278,89 @@ function planServiceJobs(settings: PolicySettings, id: string, service: ParsedSe
     rto: service.rto ? { duration: service.rto, declared: true } : { duration: engine.typicalRestoreTime, declared: false },
     retention,
     volume,
-    scripts: { configMapName, files: [SCRIPT_LIBRARY, ...engine.scripts(service), ...(restore ? [restore.script] : [])] },
+    scripts: {
+      configMapName,
+      files: [SCRIPT_LIBRARY, ...engine.scripts(service), ...(restore ? [restore.script] : []), ...(drills.length > 0 && engine.drill ? [DRILL_LIBRARY, engine.drill.script] : [])],
+    },
     jobs,
     target: engine.target(service),
     // The engine's own mounts (SQLite's data claim) and the claims the policy names as the dump's.
     dataClaims: uniqueClaims([...engine.dataClaims(service), ...service.dataClaims.map((claim) => ({ namespace: service.namespace, claim }))]),
     restoreSteps: engine.restoreSteps(service, { serviceId: id, namespace: service.namespace, nfsPath: volume.path }),
     restore,
+    drills,
   };
+}
+
+/**
+ * The service's drills: the policy-wide drills unless the service opts out (`drill.enabled: false`), its own
+ * settings over them; one CronJob per kind of copy the engine drills and the service keeps. The pod
+ * gets the backup volume read-only and scratch space, never the engine's connection or Secrets; it
+ * runs as the backup jobs do, since only their user can read the copies (written under umask 077).
+ */
+function planDrills(settings: PolicySettings, id: string, service: ParsedService, jobs: PlannedJob[], configMapName: string, claimName: string): PlannedDrill[] {
+  const engine = engineOf(service);
+  const own = service.drill;
+  if (!engine.drill || own?.enabled === false || (own === undefined && !settings.drills)) return [];
+  const schedule = own?.schedule ?? settings.drills?.schedule;
+  if (!schedule) return [];
+  const queries: DrillQuery[] = (own?.queries ?? []).map((q) => ({
+    ...(q.database !== undefined ? { database: q.database } : {}),
+    sql: q.sql,
+    ...(q.min !== undefined ? { min: q.min } : {}),
+    ...(q.max !== undefined ? { max: q.max } : {}),
+    ...(q.equals !== undefined ? { equals: q.equals } : {}),
+  }));
+  const drill = engine.drill;
+  return drill.kinds.flatMap((kind): PlannedDrill[] => {
+    const backup = jobs.find((j) => j.kind === kind && j.retention);
+    if (!backup) return [];
+    return [
+      {
+        service: id,
+        engine: service.engine,
+        drills: kind,
+        kind: `drill-${kind}`,
+        name: drillCronJobName(id, kind),
+        namespace: service.namespace,
+        schedule,
+        timeZone: settings.timeZone,
+        staleAfter: staleAfter(schedule),
+        timeout: own?.timeout ?? DEFAULT_DRILL_TIMEOUT.min(schedule.shortestGap.times(0.5)),
+        startingDeadlineSeconds: startingDeadline(schedule),
+        failedJobsHistoryLimit: failedJobsKept(schedule),
+        image: settings.drills?.image ?? DRILL_IMAGE,
+        command: ['/bin/bash', `${POD_PATHS.scripts}/${drill.script}`, kind],
+        env: [
+          { name: 'BACKUP_SERVICE', value: id },
+          { name: 'BACKUP_ENGINE', value: service.engine },
+          { name: 'BACKUP_KIND', value: `drill-${kind}` },
+          { name: 'BACKUP_RUNNER', value: 'cronjob' },
+          { name: 'BACKUP_DIR', value: POD_PATHS.backup },
+          { name: 'PUSHGATEWAY_URL', value: settings.pushgateway.url },
+          { name: 'TMPDIR', value: POD_PATHS.tmp },
+          { name: 'DRILL_DIR', value: POD_PATHS.drill },
+          { name: 'DRILL_QUERIES', value: JSON.stringify(queries) },
+        ],
+        volumes: [
+          { name: 'backup', claimName, readOnly: true },
+          { name: 'scripts', configMap: configMapName, defaultMode: '0555' },
+          { name: 'tmp', emptyDir: { sizeLimit: '1Gi' } },
+          { name: 'drill', emptyDir: { sizeLimit: own?.scratchSize ?? drill.scratchSize } },
+        ],
+        mounts: [
+          { name: 'backup', mountPath: POD_PATHS.backup, readOnly: true },
+          { name: 'scripts', mountPath: POD_PATHS.scripts, readOnly: true },
+          { name: 'tmp', mountPath: POD_PATHS.tmp, readOnly: false },
+          { name: 'drill', mountPath: POD_PATHS.drill, readOnly: false },
+        ],
+        resources: own?.resources ?? drill.resources,
+        runAsUser: backup.runAsUser,
+        placement: undefined,
+        queries,
+      },
+    ];
+  });
 }
 
 /** The plan of a parsed policy: pure, deterministic, services sorted by id (declaration order never matters). */

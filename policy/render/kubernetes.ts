@@ -1,5 +1,5 @@
 import type { EnvVar, PodVolume } from '../engines/engine';
-import type { PlannedJob, PlannedService } from '../plan/plan';
+import type { PlannedDrill, PlannedJob, PlannedService } from '../plan/plan';
 
 /**
  * Pure renderers: plan -> plain objects in the shape of the kubernetes provider's constructor
@@ -51,8 +51,10 @@ export const CONTAINER_SECURITY = {
   capabilities: { drop: ['ALL'] },
 } as const;
 
-export function renderCronJob(job: PlannedJob) {
-  const jobLabels = { ...labels(job.service, 'backup-job'), 'backup-policy/kind': job.kind };
+/** A backup job's CronJob, or a restore drill's (the same pod rules; its own labels and container name). */
+export function renderCronJob(job: PlannedJob | PlannedDrill) {
+  const drill = 'drills' in job;
+  const jobLabels = { ...labels(job.service, drill ? 'restore-drill' : 'backup-job'), 'backup-policy/kind': job.kind };
   const nonRoot = job.runAsUser !== 0;
   return {
     metadata: { name: job.name, namespace: job.namespace, labels: jobLabels },
@@ -93,7 +95,7 @@ export function renderCronJob(job: PlannedJob) {
               },
               container: [
                 {
-                  name: 'backup',
+                  name: drill ? 'drill' : 'backup',
                   image: job.image,
                   imagePullPolicy: 'IfNotPresent',
                   command: job.command,

@@ -221,6 +221,54 @@ export const displayNameSchema = z.string().regex(/^[A-Z][A-Za-z0-9]*$/, {
 });
 
 /** Fields every service has, whatever its engine. */
+/** What a drill query may expect: a count or another whole number, within what bash arithmetic takes. */
+const DRILL_EXPECTATION = (what: string) =>
+  z
+    .number({ error: (iss) => `expected a number, received ${show(iss.input)}, allowed: ${what}, a whole number 0-2147483647` })
+    .int({ error: (iss) => `not a whole number, received ${show(iss.input)}, allowed: ${what}, a whole number 0-2147483647` })
+    .min(0, { error: (iss) => `below 0, received ${show(iss.input)}, allowed: ${what}, a whole number 0-2147483647` })
+    .max(2147483647, { error: (iss) => `too large, received ${show(iss.input)}, allowed: ${what}, a whole number 0-2147483647` });
+
+/**
+ * A check a restore drill runs on the restored copy: one SQL query returning one number, compared
+ * with `equals`, or bounded by `min`/`max`. Passed to the drill as JSON (never through a shell).
+ */
+export const drillQuerySchema = z
+  .strictObject({
+    database: z
+      .string()
+      .regex(/^[^\u0000-\u001f\u007f]{1,255}$/, { error: (iss) => `not a database name, received ${show(iss.input)}, allowed: 1-255 printable characters` })
+      .optional()
+      .meta({ description: 'The database the query runs in (SQLite: ignored). @default the only database of a per-database copy, else the engine\'s maintenance database' }),
+    sql: z
+      .string()
+      .regex(/^[^\u0000]{1,10000}$/, { error: (iss) => `not a query, received ${show(iss.input)}, allowed: 1-10000 characters of SQL returning one number` })
+      .meta({ description: 'SQL returning one row with one number, e.g. "select count(*) from users".' }),
+    min: DRILL_EXPECTATION('the smallest acceptable result').optional(),
+    max: DRILL_EXPECTATION('the largest acceptable result').optional(),
+    equals: DRILL_EXPECTATION('the exact expected result').optional(),
+  })
+  .superRefine((q, ctx) => {
+    if (q.min === undefined && q.max === undefined && q.equals === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['min'], input: q, message: 'a query without an expectation checks nothing, received none of min, max, equals, allowed: at least one of them' });
+    }
+    if (q.min !== undefined && q.max !== undefined && q.min > q.max) {
+      ctx.addIssue({ code: 'custom', path: ['max'], input: q.max, message: `the range is empty, received min ${q.min} and max ${q.max}, allowed: min <= max` });
+    }
+  });
+
+/** Per service: overrides the policy's drills, or opts out of them (`enabled: false`). */
+export const serviceDrillSchema = z
+  .strictObject({
+      enabled: z.boolean().default(true).meta({ description: 'false: this service is not drilled (lint flags a critical service). @default true' }),
+      schedule: scheduleSchema.optional().meta({ description: '@default the policy\'s drills.schedule' }),
+      queries: z.array(drillQuerySchema).max(50).default([]).meta({ description: 'Checks on the restored data beyond the manifest\'s counts (SQL engines only).' }),
+      scratchSize: quantitySchema.optional().meta({ description: 'Size limit of the emptyDir the throwaway server lives in. @default the engine\'s, e.g. "10Gi" for PostgreSQL' }),
+      resources: resourcesSchema.optional(),
+      timeout: durationSchema.optional().meta({ description: 'The drill Job\'s deadline. @default "2h", at most half the gap between drills' }),
+  })
+  .meta({ description: 'Restore drill: restore the newest copy into a throwaway server inside a pod and check it. @default the policy\'s drills, when set' });
+
 export const serviceCommon = {
   displayName: displayNameSchema.optional().meta({ description: 'Prefix of the service\'s alert names ("PostgreSQL" -> PostgreSQLBackupStale). @default the id in CamelCase' }),
   critical: z.boolean().optional().meta({ description: 'Alerts about this service page (severity critical) instead of warning, and lint requires an offsite copy. @default false' }),
@@ -248,6 +296,7 @@ export const serviceCommon = {
     .meta({ description: 'Runs the job as root, an explicit exception with its reason (e.g. the application writes its data as root). lint reports every such service. @default absent: non-root' }),
   scratchSize: quantitySchema.optional().meta({ description: 'Size limit of the /tmp emptyDir. @default "2Gi"' }),
   placement: placementSchema.optional(),
+  drill: serviceDrillSchema.optional(),
   dataClaims: z
     .array(dnsLabel('PersistentVolumeClaim name', 253))
     .default([])

@@ -39,6 +39,21 @@ export const JOB_NAME_SUFFIXES = {
   integrity: '-integrity-check',
 } as const;
 
+/**
+ * Restore drills: one CronJob per service and kind of copy it drills (issue "restore drills").
+ * Kept apart from JOB_NAME_SUFFIXES, whose keys are the backup job kinds.
+ */
+export const DRILL_NAME_SUFFIXES = {
+  full: '-full-drill',
+  'per-database': '-per-db-drill',
+  snapshot: '-drill',
+  integrity: '-integrity-drill',
+} as const;
+
+export function drillCronJobName(serviceId: string, kind: keyof typeof DRILL_NAME_SUFFIXES): string {
+  return `${serviceId}${DRILL_NAME_SUFFIXES[kind]}`;
+}
+
 export function cronJobName(serviceId: string, kind: keyof typeof JOB_NAME_SUFFIXES): string {
   return `${serviceId}${JOB_NAME_SUFFIXES[kind]}`;
 }

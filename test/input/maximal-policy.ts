@@ -32,6 +32,16 @@ export function maximalPolicy(): BackupPolicyInput {
   policy.coverage = { exclude: [{ namespace: 'monitoring', claim: 'prometheus-db', reason: 'regenerable metrics' }] };
   for (const id of ['pg', 'maria']) Object.assign(policy.services[id], { excludeDatabases: ['old db'], keepDroppedFor: '30d' });
   policy.services.vw.runAsRoot = { reason: 'the application writes its data as root' };
+  policy.drills = { schedule: 'weekly on wednesday at 04:30', image: 'registry.example/backup-drill:1.2.3' };
+  for (const id of ['pg', 'maria']) {
+    policy.services[id].drill = {
+      schedule: 'weekly on thursday at 04:30',
+      queries: [{ database: 'app', sql: 'select count(*) from users', min: 1, max: 1000000, equals: 3 }],
+      scratchSize: '20Gi',
+      resources: { requests: { cpu: '500m', memory: '1Gi' }, limits: { cpu: '2', memory: '4Gi' } },
+      timeout: '3h',
+    };
+  }
   policy.services.pg.connection.user = 'backup';
   policy.services.pg.databases = ['app'];
   policy.services.maria.connection.user = 'backup';
