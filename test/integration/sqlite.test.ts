@@ -95,7 +95,7 @@ describe('vaultwarden-backup (SQLite in WAL mode, under a writer)', () => {
     // at k, not at what the writer reached), and every extra file's size and BLAKE2b as restored.
     const labels = { service: 'vaultwarden', engine: 'sqlite', kind: 'snapshot' };
     const dbManifest = readManifest(path.join(nfs, db), labels);
-    const tables = JSON.parse(await runOk('sqlite3', ['-json', `file:${copy}?mode=ro`, "SELECT name FROM sqlite_schema WHERE type = 'table' AND sql NOT LIKE 'CREATE VIRTUAL TABLE%'"])) as { name: string }[];
+    const tables = JSON.parse(await runOk('sqlite3', ['-json', `file:${copy}?mode=ro`, "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"])) as { name: string }[];
     const counted: Record<string, number> = {};
     for (const { name } of tables) {
       counted[name] = Number((await runOk('sqlite3', [`file:${copy}?mode=ro`, `SELECT count(*) FROM "${name.replace(/"/g, '""')}"`])).trim());
