@@ -369,8 +369,15 @@ backup_commit() {
       backup__forget_tmp "$tmp"
       sync -- "$dir" || true
       BACKUP__SIZE_BYTES=$((BACKUP__SIZE_BYTES + size))
-      backup_log "ERROR: $name is $size bytes, less than $BACKUP_MIN_SIZE_RATIO x $prev ($prev_size bytes);" \
-        "kept as $name.rejected (rename it to $name to accept it)"
+      # The refused copy keeps its manifest (named after it, so that nothing takes it for the
+      # manifest of a published copy): whoever accepts it renames both.
+      if backup__write_manifest "$tmp" "$final.rejected" "$name"; then
+        backup_log "ERROR: $name is $size bytes, less than $BACKUP_MIN_SIZE_RATIO x $prev ($prev_size bytes);" \
+          "kept as $name.rejected (rename it to $name and $name.rejected.manifest.json to $name.manifest.json to accept it)"
+      else
+        backup_log "ERROR: $name is $size bytes, less than $BACKUP_MIN_SIZE_RATIO x $prev ($prev_size bytes);" \
+          "kept as $name.rejected (rename it to $name to accept it; its manifest could not be written)"
+      fi
       return 1
     fi
   fi
@@ -386,6 +393,7 @@ backup_commit() {
   }
   BACKUP__SIZE_BYTES=$((BACKUP__SIZE_BYTES + size))
   backup_log "wrote $final ($size bytes)"
+  backup__publish_manifest "$tmp" "$final" "$name"
 }
 
 # backup_retention DIR PREFIX SUFFIX: keeps the newest BACKUP_KEEP_LAST copies of the series whatever
@@ -404,12 +412,34 @@ backup_retention() {
     ts=${ts%"$suffix"}
     # Same fixed-width UTC format on both sides: string order is time order.
     if [[ $ts < $cutoff ]]; then
+      # The copy first: a crash in between leaves an orphan manifest, which nothing reads as a copy.
       rm -f -- "${dir:?}/$name" || return 1
+      backup__remove_manifest "$dir/$name" || return 1
       backup_log "retention: deleted $dir/$name"
       deleted=1
     fi
   done
+  backup__remove_orphan_manifests "$dir" "$prefix" "$suffix" "$cutoff" || deleted=1
   if ((deleted)); then sync -- "$dir" || true; fi
+}
+
+# backup__remove_orphan_manifests DIR PREFIX SUFFIX CUTOFF: manifests of the series whose copy is
+# gone (a crash between the two deletions, an operator's rm) and older than CUTOFF. Status 1 when
+# one was deleted. A refused copy's manifest (NAME.rejected.manifest.json) is never one of them.
+backup__remove_orphan_manifests() {
+  local dir=$1 prefix=$2 suffix=$3 cutoff=$4 path name ts removed=0
+  for path in "$dir/$prefix"*"$suffix.manifest.json"; do
+    [[ -f $path && ! -L $path ]] || continue
+    name=${path##*/}
+    name=${name%.manifest.json}
+    ts=${name#"$prefix"}
+    ts=${ts%"$suffix"}
+    [[ $ts =~ ^[0-9]{8}T[0-9]{6}Z$ && $name == "$prefix$ts$suffix" && ! -e $dir/$name && $ts < $cutoff ]] || continue
+    rm -f -- "$path" || continue
+    backup_log "retention: deleted $path, the manifest of a copy that no longer exists"
+    removed=1
+  done
+  return $((!removed))
 }
 
 # backup_check_zstd FILE: the frame decodes and its checksum matches.
@@ -494,6 +524,162 @@ backup_drain() {
   return "$rc"
 }
 
+# --- Backup manifests (CONTRACT.md, "Manifest") ----------------------------------------------
+# Every copy-keeping job writes <copy>.manifest.json beside each copy it publishes: what restoring
+# that copy yields (rows per table, keys, ...), its size and BLAKE2b digest, so that restores and
+# drills can tell a copy that restores but lost rows from a good one. Counts come from the copy's
+# own bytes (the verification read), never from the server, which may have moved on since.
+
+# -g: the library may be sourced inside a function (tests do), and these must stay global.
+declare -gA BACKUP__MANIFEST_SECTIONS=() # work file -> its sections file (JSON object or empty)
+declare -gA BACKUP__MANIFEST_DIGEST=()   # work file -> BLAKE2b recorded while it was written
+BACKUP_MANIFEST_SECTIONS=''             # the sections file of the last backup_manifest_stage
+
+# backup_manifest_stage TMP: the work file TMP gets a manifest when backup_commit publishes it.
+# Sets BACKUP_MANIFEST_SECTIONS to an empty file in TMPDIR into which the job's verification writes
+# the manifest's engine sections as one JSON object ({"databases": ...}, {"redis": ...}); left
+# empty, the manifest has only the common fields (Vault). Call it before verifying: the digest
+# backup_zstd_write recorded is taken here, and the verification proves the copy has it.
+backup_manifest_stage() {
+  local tmp=$1 digest=$TMPDIR/$BACKUP__DIGEST_PREFIX${1##*/} recorded=''
+  backup_tmpfile "$TMPDIR" "sections.${tmp##*/}" || return 1
+  BACKUP_MANIFEST_SECTIONS=$BACKUP_TMP
+  BACKUP__MANIFEST_SECTIONS[$tmp]=$BACKUP_MANIFEST_SECTIONS
+  if [[ -f $digest ]]; then recorded=$(cat -- "$digest") || recorded=''; fi
+  if [[ $recorded =~ ^([0-9a-f]{128})\  ]]; then BACKUP__MANIFEST_DIGEST[$tmp]=${BASH_REMATCH[1]}; fi
+  return 0
+}
+
+# backup_manifest_skip TMP REASON...: TMP is published without a manifest (its verification
+# passed, only its counts could not be made): the run goes on, then fails with REASON, without
+# retention. Call it from the main shell.
+backup_manifest_skip() {
+  local tmp=$1
+  shift
+  BACKUP__MANIFEST_SECTIONS[$tmp]=''
+  backup_fail_at_end "$* (the copy is published without a manifest)"
+}
+
+# producer | backup_manifest_count_records > JSON: turns the NUL-separated records of a counter
+# into the "databases" section: `D db` (a database in the copy), `T db table rows`, `L db n`
+# (PostgreSQL large objects), each record four fields (unused ones empty). jq reads the names,
+# never the shell: spaces, quotes, '=', newlines and non-ASCII pass unchanged. (Every record ends
+# with a non-empty field, so the final NUL can be trimmed before splitting: jq 1.6 drops a trailing
+# empty field, 1.7 keeps it.)
+backup_manifest_count_records() {
+  jq -R -s '
+    rtrimstr("\u0000") | split("\u0000") as $f
+    | if ($f | length) % 4 != 0 then error("malformed count records") else . end
+    | reduce range(0; $f | length; 4) as $i ({};
+        $f[$i] as $k | $f[$i + 1] as $db | $f[$i + 2] as $t | $f[$i + 3] as $n
+        | .[$db].tables //= {}
+        | if $k == "D" then .
+          elif $k == "T" then .[$db].tables[$t] = ((.[$db].tables[$t] // 0) + ($n | tonumber))
+          elif $k == "L" then .[$db].largeObjects = ((.[$db].largeObjects // 0) + ($n | tonumber))
+          else error("unknown count record \($k)") end)
+    | {databases: .}'
+}
+
+# backup_manifest_path COPY_PATH: prints the manifest's path for a copy; status 0 when it exists
+# (a copy from before manifests, or one whose manifest failed, has none and stays restorable).
+backup_manifest_path() {
+  printf '%s.manifest.json\n' "$1"
+  [[ -f $1.manifest.json ]]
+}
+
+# backup_manifest_compare MANIFEST ACTUAL_JSON: compares what a restore yielded with the manifest.
+# ACTUAL_JSON (JSON text, or a file holding it) has the manifest's shape for the sections it
+# checks ("databases", "redis", "etcd", "files"); only the sections present in it are compared,
+# each whole, so a database or table missing on either side is a mismatch. Prints one line per
+# mismatch (names JSON-quoted, expected then got) and returns 1 if there is any; 2 when either
+# document cannot be read.
+backup_manifest_compare() {
+  local manifest=$1 actual=$2 out
+  local -a source
+  if [[ -f $actual ]]; then source=(--slurpfile a "$actual"); else source=(--argjson a "[$actual]"); fi
+  out=$(jq -r "${source[@]}" '
+    def where($p):
+      if $p[0] == "databases" then
+        "database \($p[1] | tojson)" + (if ($p | length) < 3 then ""
+          elif $p[2] == "tables" then (if ($p | length) > 3 then " table \($p[3] | tojson) rows" else " tables" end)
+          elif $p[2] == "largeObjects" then " large objects" else " \($p[2:] | map(tostring) | join("."))" end)
+      elif $p[0] == "redis" and $p[1] == "databases" then "redis db \($p[2]) keys"
+      elif $p[0] == "files" then "file \($p[1] | tojson)" + (if ($p | length) > 2 then " \($p[2])" else "" end)
+      else $p | map(tostring) | join(".") end;
+    def shown: if . == null then "missing" else tojson end;
+    def leaves: [paths(type != "object" or length == 0)];
+    . as $m | ($a | if length == 1 and (.[0] | type) == "object" then .[0] else error("ACTUAL_JSON is not one JSON object") end) as $g
+    | if ($m | type) != "object" or $m.format != 1 then error("not a format 1 backup manifest") else . end
+    | [$g | keys[] | select(. == "databases" or . == "redis" or . == "etcd" or . == "files")] as $sections
+    | if ($sections | length) == 0 then error("ACTUAL_JSON has none of the sections databases, redis, etcd, files") else . end
+    | ($m | {} + with_entries(select(.key | IN($sections[])))) as $e
+    | ($g | with_entries(select(.key | IN($sections[])))) as $r
+    | (($e | leaves) + ($r | leaves) | unique)[] as $p
+    | ($e | getpath($p)) as $want | ($r | getpath($p)) as $got
+    | select($want != $got and (($want | type) != "object" or ($got | type) != "object"))
+    | "\(where($p)): expected \($want | shown), got \($got | shown)"' -- "$manifest") || {
+    backup_log "ERROR: cannot compare $actual with the manifest $manifest"
+    return 2
+  }
+  [[ -z $out ]] && return 0
+  printf '%s\n' "$out"
+  return 1
+}
+
+# backup__write_manifest TMP COPY NAME: writes COPY.manifest.json for the copy just published (or
+# refused) from the work file TMP, if TMP was staged. NAME is the copy's name in the series. Work
+# file + sync + rename + directory sync, like the copy: a manifest is whole or absent.
+backup__write_manifest() {
+  local tmp=$1 copy=$2 name=$3 sections digest bytes created out dir work
+  [[ -n ${BACKUP__MANIFEST_SECTIONS[$tmp]:-} ]] || return 0
+  sections=${BACKUP__MANIFEST_SECTIONS[$tmp]}
+  digest=${BACKUP__MANIFEST_DIGEST[$tmp]:-}
+  # Entries are keyed by mktemp names, never reused; emptied rather than unset, because unset with
+  # a subscript re-parses a path that may hold ']' (database names are user input).
+  BACKUP__MANIFEST_SECTIONS[$tmp]=''
+  out=$copy.manifest.json
+  dir=${copy%/*}
+  bytes=$(stat -c %s -- "$copy") || return 1
+  # A copy not written by backup_zstd_write (an RDB, a snapshot, an SQLite file) is read once
+  # more here; small next to the dumps.
+  if [[ -z $digest ]]; then
+    digest=$(b2sum <"$copy") || return 1
+    digest=${digest%% *}
+  fi
+  [[ $digest =~ ^[0-9a-f]{128}$ ]] || return 1
+  created="${BACKUP_TS:0:4}-${BACKUP_TS:4:2}-${BACKUP_TS:6:2}T${BACKUP_TS:9:2}:${BACKUP_TS:11:2}:${BACKUP_TS:13:2}Z"
+  backup_tmpfile "$dir" "${out##*/}" || return 1
+  work=$BACKUP_TMP
+  if ! jq -n --arg service "$BACKUP_SERVICE" --arg engine "$BACKUP_ENGINE" --arg kind "$BACKUP_KIND" \
+    --arg copy "$name" --arg createdAt "$created" --argjson bytes "$bytes" --arg blake2b "$digest" \
+    --slurpfile sections "$sections" '
+    if ($sections | length) > 1 or (($sections[0] // {}) | type) != "object" then error("the sections are not one JSON object") else . end
+    | {format: 1, service: $service, engine: $engine, kind: $kind, copy: $copy, createdAt: $createdAt,
+       bytes: $bytes, blake2b: $blake2b} + ($sections[0] // {})' >"$work" ||
+    ! sync -- "$work" || ! mv -T -- "$work" "$out"; then
+    backup_discard "$work"
+    return 1
+  fi
+  backup__forget_tmp "$work"
+  backup_discard "$sections"
+  sync -- "$dir" || return 1
+  backup_log "wrote ${out##*/}"
+}
+
+# backup__publish_manifest TMP COPY NAME: backup__write_manifest, where a failure fails the run
+# loudly (no retention) but leaves the published copy alone: a copy without a manifest is still a
+# good copy, only an unchecked one.
+backup__publish_manifest() {
+  backup__write_manifest "$@" && return 0
+  backup_fail_at_end "cannot write the manifest of $2 (the copy itself is published and verified)"
+}
+
+# backup__remove_manifest COPY_PATH: the manifest goes with its copy.
+backup__remove_manifest() {
+  [[ -e $1.manifest.json ]] || return 0
+  rm -f -- "$1.manifest.json"
+}
+
 # --- the shared flows: each engine script supplies only its dump and verify functions ------------
 
 # backup_one_copy PREFIX SUFFIX TOOL DUMP VERIFY: the whole job of an engine that writes one copy,
@@ -505,6 +691,9 @@ backup_one_copy() {
   local prefix=$1 suffix=$2 tool=$3 dump=$4 verify=$5
   backup_tmpfile "$BACKUP_DIR" "$prefix$BACKUP_TS$suffix" || exit 1
   backup_run "$dump" "$BACKUP_TMP" || backup_die "$tool failed"
+  local copy=$BACKUP_TMP
+  backup_manifest_stage "$copy" || exit 1
+  BACKUP_TMP=$copy
   "$verify" "$BACKUP_TMP" || exit 1
   backup_commit "$BACKUP_TMP" "$BACKUP_DIR" "$prefix" "$suffix" || exit 1
   backup__no_late_failure || exit 1
@@ -597,6 +786,7 @@ backup__prune_dropped() {
     if [[ $ts < $cutoff ]]; then
       for f in "${BACKUP__SERIES[@]}"; do
         rm -f -- "${dir:?}/$f" || return 1
+        backup__remove_manifest "$dir/$f" || return 1
       done
       # Anything else in it (a .rejected copy an operator may want) keeps the directory.
       rmdir -- "$dir" 2>/dev/null || true
@@ -652,6 +842,9 @@ backup__dump_database() {
     backup_log "ERROR: $tool of database '$db' failed"
     return 1
   fi
+  local copy=$BACKUP_TMP
+  backup_manifest_stage "$copy" || return 1
+  BACKUP_TMP=$copy
   "$verify" "$BACKUP_TMP" "$db" || return 1
   backup_commit "$BACKUP_TMP" "$dir" "$prefix" "$suffix" || return 1
 }

@@ -41,6 +41,27 @@ for endpoint in "${endpoints[@]}"; do
 done
 ((saved)) || backup_die "no endpoint produced a snapshot"
 
+# The manifest's counts: the snapshot's revision from the file itself; the keys a restore yields
+# (live keys at that revision) from the member the snapshot came from, read at exactly that
+# revision, which MVCC keeps until a compaction passes it. `snapshot status`'s totalKey is no key
+# count: it counts every stored revision of every key and etcd's own records. (etcdctl 3.5 says
+# `snapshot status` moves to etcdutl; the image has no etcdutl.)
+etcd_counts() {
+  local status revision count
+  status=$(etcdctl snapshot status -w json "$raw" 2>/dev/null) || return 1
+  revision=$(jq -er '.revision | select(type == "number" and . > 0)' <<<"$status") || return 1
+  count=$(ETCDCTL_ENDPOINTS=$endpoint backup_run etcdctl get '' --from-key --keys-only --limit=1 --rev="$revision" -w json) || {
+    backup_log "ERROR: $endpoint cannot list the keys at revision $revision (compacted since the snapshot?)"
+    return 1
+  }
+  count=$(jq -er '.count // 0 | select(type == "number")' <<<"$count") || return 1
+  jq -n --argjson keys "$count" --argjson revision "$revision" '{etcd: {keys: $keys, revision: $revision}}'
+}
+backup_tmpfile "$TMPDIR" etcd-counts || exit 1
+counts=$BACKUP_TMP
+counts_failed=0
+etcd_counts >"$counts" || counts_failed=1
+
 # `etcdctl snapshot status` exits 0 on a corrupted file; restore checks the sha256 that
 # `snapshot save` appends and rebuilds the whole bbolt database, so it is the real proof.
 backup_tmpdir "$TMPDIR" etcd-restore-check
@@ -51,8 +72,15 @@ backup_discard "$scratch"
 backup_log "snapshot restores cleanly"
 
 backup_tmpfile "$BACKUP_DIR" "$prefix$BACKUP_TS$suffix"
-zstd -T0 -q -c -- "$raw" >"$BACKUP_TMP" || backup_die "zstd failed"
-backup_check_zstd "$BACKUP_TMP"
+copy=$BACKUP_TMP
+zstd -T0 -q -c -- "$raw" >"$copy" || backup_die "zstd failed"
+backup_check_zstd "$copy"
 backup_discard "$rawdir"
-backup_commit "$BACKUP_TMP" "$BACKUP_DIR" "$prefix" "$suffix"
+backup_manifest_stage "$copy" || exit 1
+if ((counts_failed)); then
+  backup_manifest_skip "$copy" "cannot count the snapshot's keys for its manifest"
+else
+  mv -f -- "$counts" "$BACKUP_MANIFEST_SECTIONS" || exit 1
+fi
+backup_commit "$copy" "$BACKUP_DIR" "$prefix" "$suffix"
 backup_retention "$BACKUP_DIR" "$prefix" "$suffix"

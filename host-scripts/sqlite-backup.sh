@@ -67,6 +67,11 @@ backup_log "VACUUM INTO a copy"
 backup_run sqlite3 -bail -cmd '.timeout 30000' "$(backup_sqlite_uri "$live")" "VACUUM INTO '${db_tmp//\'/\'\'}';" ||
   backup_die "VACUUM INTO failed"
 backup_sqlite_integrity "$db_tmp" || backup_die "the copy fails integrity_check"
+backup_manifest_stage "$db_tmp" || exit 1
+# A table the copy cannot count (a virtual table whose module the image lacks) costs the manifest,
+# not the copy.
+backup_sqlite_counts "$db_tmp" >"$BACKUP_MANIFEST_SECTIONS" ||
+  backup_manifest_skip "$db_tmp" "cannot count the rows of the copy for its manifest"
 
 files_prefix=files_
 files_suffix=.tar.zst
@@ -81,7 +86,21 @@ if ((${#paths[@]})); then
   backup_check_zstd "$files_tmp"
   backup_tmpfile "$TMPDIR" files-listing
   listing=$BACKUP_TMP
-  zstd -dcq -- "$files_tmp" | backup_drain tar -tf - >"$listing" || backup_die "tar cannot list the archive"
+  backup_manifest_stage "$files_tmp" || exit 1
+  files_sections=$BACKUP_MANIFEST_SECTIONS
+  backup_tmpfile "$TMPDIR" files-digests
+  digests=$BACKUP_TMP
+  # One read of the archive lists it (-v) and hands each regular file to a command (sh -c, with
+  # tar's TAR_FILENAME and TAR_SIZE) that appends its name, size and BLAKE2b to the manifest's
+  # records, NUL-separated: a name may hold any character but NUL. Nothing is written to disk.
+  # shellcheck disable=SC2016 # expanded by the sh that tar runs for each file
+  digest_cmd='d=$(b2sum) && printf "%s\0%s\0%s\0" "$TAR_FILENAME" "$TAR_SIZE" "${d%% *}" >>"$DIGESTS"'
+  zstd -dcq -- "$files_tmp" | DIGESTS=$digests tar -xvf - --to-command="$digest_cmd" >"$listing" ||
+    backup_die "tar cannot read the archive"
+  jq -R -s 'rtrimstr("\u0000") | split("\u0000") as $f
+    | {files: (reduce range(0; $f | length; 3) as $i ({}; .[$f[$i]] = {bytes: ($f[$i + 1] | tonumber), blake2b: $f[$i + 2]}))}' \
+    <"$digests" >"$files_sections" || backup_die "cannot make the manifest of the files archive"
+  backup_discard "$digests"
   for p in "${paths[@]}"; do
     grep -qxF -e "$p" -e "$p/" -- "$listing" || backup_die "'$p' is missing from the archive listing"
   done

@@ -53,3 +53,30 @@ backup_sqlite_integrity() {
     return 1
   }
 }
+
+# backup_sqlite_counts PATH: the manifest's "databases" section for the database file PATH
+# ({"databases": {"main": {"tables": {"<table>": rows}}}}), read-only. Every table of the file but
+# SQLite's own bookkeeping (sqlite_sequence, sqlite_stat1: names starting with sqlite_, which no
+# application table may have), as the restore drill counts them; a virtual table is counted through
+# its module (FTS5 and R*Tree are built into the image's sqlite3). The names go into SQL as quoted
+# literals and identifiers built by jq, never by the shell.
+backup_sqlite_counts() {
+  local uri tables query counts
+  uri=$(backup_sqlite_uri "$1")
+  tables=$(sqlite3 -bail -json -cmd '.timeout 30000' "$uri" \
+    "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name;") || {
+    backup_log "ERROR: cannot list the tables of $1"
+    return 1
+  }
+  # sqlite3 -json prints nothing at all for no rows.
+  query=$(jq -r --arg sq "'" --arg dq '"' '
+    def literal: $sq + gsub($sq; $sq + $sq) + $sq;
+    def ident: $dq + gsub($dq; $dq + $dq) + $dq;
+    map("SELECT \(.name | literal) AS t, count(*) AS n FROM \(.name | ident)")
+    | if length == 0 then "SELECT NULL AS t, 0 AS n WHERE 0;" else join(" UNION ALL ") + ";" end' <<<"${tables:-[]}") || return 1
+  counts=$(sqlite3 -bail -json -cmd '.timeout 30000' "$uri" "$query") || {
+    backup_log "ERROR: cannot count the rows of $1"
+    return 1
+  }
+  jq '{databases: {main: {tables: (map({key: .t, value: .n}) | from_entries)}}}' <<<"${counts:-[]}"
+}

@@ -38,5 +38,9 @@ case $status in
   *) backup_die "Vault answered HTTP $status: $(vault_error "$BACKUP_TMP")" ;;
 esac
 vault_verify_snapshot "$BACKUP_TMP"
-backup_commit "$BACKUP_TMP" "$BACKUP_DIR" "$prefix" "$suffix"
+# The manifest has the common fields only (size and BLAKE2b): counting secrets would need the
+# unseal keys.
+snapshot=$BACKUP_TMP
+backup_manifest_stage "$snapshot" || exit 1
+backup_commit "$snapshot" "$BACKUP_DIR" "$prefix" "$suffix"
 backup_retention "$BACKUP_DIR" "$prefix" "$suffix"

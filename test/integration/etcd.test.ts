@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Etcd, Pushgateway, runOk, SERVER_VERSIONS, startEtcd, startPushgateway } from '../support/servers';
 import { allFiles, seriesIn } from '../support/run-script';
+import { readManifest } from '../harness/manifests';
 import { cronJob, runJob, TestCluster } from '../harness/cronjob-harness';
 import { testCluster } from '../harness/test-policy';
 import { EtcdTls, etcdFingerprint, startEtcdFromSnapshot, startEtcdTls } from '../harness/etcd-servers';
@@ -83,7 +84,7 @@ describe.each(SERVER_VERSIONS.etcd)('etcd-plain-backup (the etcd job over plain 
     // The restore check's scratch copy went to the emptyDir and was removed.
     expect(pod.tmpLeftovers).toEqual([]);
     const [snap] = seriesIn(nfs[`etcd-plain-${version}`], 'snapshot_', '.db.zst');
-    expect(allFiles(nfs[`etcd-plain-${version}`])).toEqual(['.lock-snapshot', snap]);
+    expect(allFiles(nfs[`etcd-plain-${version}`])).toEqual(['.lock-snapshot', snap, `${snap}.manifest.json`]);
     const file = path.join(nfs[`etcd-plain-${version}`], snap);
     const g = await groupValues(pgw, 'etcd-plain', 'snapshot');
     expect(g.backup_last_run_success).toBe(1);
@@ -95,6 +96,9 @@ describe.each(SERVER_VERSIONS.etcd)('etcd-plain-backup (the etcd job over plain 
     expect(got.keys.length).toBe(2003);
     expect(got.revision).toBe(want.revision);
     expect(got.history).toEqual(want.history);
+    // The manifest: the restored revision and the live keys at it (not the snapshot's totalKey,
+    // which counts every stored revision: the history above has overwritten and deleted keys).
+    expect(readManifest(file, { service: 'etcd-plain', engine: 'etcd', kind: 'snapshot' }).etcd).toEqual({ keys: got.keys.length, revision: got.revision });
     // The history holds what was overwritten and deleted, not only the current values.
     expect(got.history[0]).toBe(`/registry/configmaps/default/settings@${history[version][0].rev} ${Buffer.from('version 1 ✓ Grüße').toString('hex')}`);
     expect(got.history[3]).toBe(`/registry/secrets/default/doomed@${history[version][3].rev} ${Buffer.from('deleted later').toString('hex')}`);

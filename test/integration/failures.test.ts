@@ -154,7 +154,7 @@ const SUBJECTS: Record<string, Subject> = {
 const golden: Record<string, { dir: string; files: string[] }> = {};
 
 function isSeriesFile(rel: string): boolean {
-  return /(^|\/)(dump|snapshot|db|files)_\d{8}T\d{6}Z\.[a-z0-9.]+$/.test(rel) && !rel.endsWith('.rejected');
+  return /(^|\/)(dump|snapshot|db|files)_\d{8}T\d{6}Z\.[a-z0-9.]+$/.test(rel) && !rel.endsWith('.rejected') && !rel.endsWith('.manifest.json');
 }
 
 /**
@@ -231,8 +231,11 @@ function expectNothingLost(s: Subject, before: Map<string, string>, after: Map<s
   const added = [...after.keys()].filter((rel) => !before.has(rel));
   const unexpected = added.filter((rel) => {
     if (rel === `.lock-${s.kind}`) return false;
-    if (opts.rejected && rel.endsWith('.rejected')) return false;
-    if (isSeriesFile(rel) && (opts.newBackupsIn ?? []).includes(path.dirname(rel))) return false;
+    // A manifest is allowed where its copy is, refused copies included (CONTRACT.md, "Manifest").
+    const copy = rel.endsWith('.manifest.json') ? rel.slice(0, -'.manifest.json'.length) : rel;
+    if (copy !== rel && !after.has(copy)) return true;
+    if (opts.rejected && copy.endsWith('.rejected')) return false;
+    if (isSeriesFile(copy) && (opts.newBackupsIn ?? []).includes(path.dirname(copy))) return false;
     return true;
   });
   expect({ unexpectedNewFiles: unexpected }).toEqual({ unexpectedNewFiles: [] });

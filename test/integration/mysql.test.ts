@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Mariadb, Pushgateway, runOk, SERVER_VERSIONS, startMariadb, startPushgateway } from '../support/servers';
+import { Mariadb, mysqlString, Pushgateway, runOk, SERVER_VERSIONS, startMariadb, startPushgateway } from '../support/servers';
 import { inImage } from '../support/rootfs';
 import { allFiles, seriesIn } from '../support/run-script';
 import { runJob, TestCluster } from '../harness/cronjob-harness';
@@ -15,6 +15,7 @@ import { myAccountsFingerprint, myDatabaseFingerprint, myDatabases } from '../ha
 import { groupValues } from '../harness/pushgateway';
 import { recordTiming } from '../harness/timings';
 import { MYSQL_ROOT_OVER_TCP, MYSQL_SEED_SQL } from '../harness/seeds';
+import { manifestCompare, myCounts, readManifest } from '../harness/manifests';
 
 describe.each(SERVER_VERSIONS.mariadb)('MariaDB %s server', (version) => {
   let my: Mariadb;
@@ -74,7 +75,7 @@ describe.each(SERVER_VERSIONS.mariadb)('MariaDB %s server', (version) => {
       // The 0600 client defaults file went to the emptyDir and was removed.
       expect(pod.tmpLeftovers).toEqual([]);
       const [dump] = seriesIn(nfs, 'dump_', '.sql.zst');
-      expect(allFiles(nfs).filter((f) => !f.startsWith('per-db'))).toEqual(['.lock-full', dump]);
+      expect(allFiles(nfs).filter((f) => !f.startsWith('per-db'))).toEqual(['.lock-full', dump, `${dump}.manifest.json`]);
       const file = path.join(nfs, dump);
       await expectSuccessMetrics('full', before, [file]);
 
@@ -92,6 +93,13 @@ describe.each(SERVER_VERSIONS.mariadb)('MariaDB %s server', (version) => {
         expect({ db, fingerprint: got }).toEqual({ db, fingerprint: want });
       }
       expect(await myAccountsFingerprint(target)).toEqual(await myAccountsFingerprint(my));
+
+      // The manifest: every database of the copy, the server's own `mysql` schema too (the dump
+      // leaves some of its statistics tables' rows out, so only the user databases are compared
+      // with the source), each with the source's rows per table.
+      const manifest = readManifest(file, { service: 'mysql', engine: 'mysql', kind: 'full' });
+      expect(Object.keys(manifest.databases).sort()).toEqual(['crm', 'mysql', 'shop']);
+      for (const db of dbs) expect({ db, counts: manifest.databases[db] }).toEqual({ db, counts: await myCounts(my, db) });
 
       // It works, not only looks the same: the restored password hash, trigger, procedure, function.
       // --no-defaults drops the image's client settings, so TLS verification is switched off here.
@@ -128,6 +136,10 @@ describe.each(SERVER_VERSIONS.mariadb)('MariaDB %s server', (version) => {
         files[db] = path.join(nfs, 'per-db', db, series[0]);
       }
       await expectSuccessMetrics('per-database', before, Object.values(files));
+      for (const db of ['crm', 'shop']) {
+        const manifest = readManifest(files[db], { service: 'mysql', engine: 'mysql', kind: 'per-database' });
+        expect({ db, databases: manifest.databases }).toEqual({ db, databases: { [db]: await myCounts(my, db) } });
+      }
 
       const target = await freshServer();
       // Definers must exist where the objects are restored, as on any server they would go back to.
@@ -157,5 +169,67 @@ describe.each(SERVER_VERSIONS.mariadb)('MariaDB %s server', (version) => {
         data: '2 databases + mysql, 65k rows with BLOBs, JSON and utf8mb4 text, routines, triggers, an event',
       });
     }, 180000);
+  });
+
+  describe('manifests while the source is written', () => {
+    const BUSY_DB = "busy 'db'=✓";
+    const BUSY_TABLE = "t ab'le),(`x";
+    const q = (s: string) => '`' + s.replace(/`/g, '``') + '`';
+
+    it('counts the tuples a restore of each copy holds, whatever the strings hold', async () => {
+      // Every string a naive tuple count would trip on: the tuple separator, quotes, backslashes,
+      // a line break, a statement end; and a trigger body with an INSERT that is no data.
+      const hostile = mysqlString("a),(b ' \\' \\ ),( \n);\r\n(");
+      await my.sql(`CREATE DATABASE ${q(BUSY_DB)} CHARACTER SET utf8mb4;
+        USE ${q(BUSY_DB)};
+        CREATE TABLE ${q(BUSY_TABLE)} (id BIGINT AUTO_INCREMENT PRIMARY KEY, body TEXT, raw VARBINARY(16));
+        CREATE TABLE stop (x INT);
+        CREATE TABLE empty_one (x INT);
+        INSERT INTO ${q(BUSY_TABLE)} (body, raw) SELECT CONCAT(${hostile}, seq), X'27292C28' FROM seq_1_to_1000;
+        DELIMITER ;;
+        CREATE TRIGGER no_data AFTER INSERT ON empty_one FOR EACH ROW
+        INSERT INTO stop VALUES (1),(2),(3);;
+        CREATE PROCEDURE write_until_stopped()
+        BEGIN
+          WHILE NOT EXISTS (SELECT 1 FROM stop) DO
+            INSERT INTO ${q(BUSY_TABLE)} (body, raw) VALUES (CONCAT(${hostile}, NOW(6)), X'5C27');
+          END WHILE;
+        END;;
+        DELIMITER ;`);
+      // Autocommit: one committed insert after another until told to stop.
+      const writer = my.sql('CALL write_until_stopped()', { db: BUSY_DB });
+      try {
+        const full = await runJob(cluster, 'mysql-full-backup');
+        expect(full.attempts[0].stderr).toContain('finished successfully');
+        const perDb = await runJob(cluster, 'mysql-per-db-backup');
+        expect(perDb.attempts[0].stderr).toContain('finished successfully');
+      } finally {
+        await my.sql('INSERT INTO stop VALUES (1)', { db: BUSY_DB });
+        await writer;
+      }
+      const atEnd = (await myCounts(my, BUSY_DB)).tables[BUSY_TABLE];
+      const fullCopy = path.join(nfs, seriesIn(nfs, 'dump_', '.sql.zst').at(-1)!);
+      const perDbDir = path.join(nfs, 'per-db', BUSY_DB);
+      const perDbCopy = path.join(perDbDir, seriesIn(perDbDir, 'dump_', '.sql.zst').at(-1)!);
+      const inFull = readManifest(fullCopy, { service: 'mysql', engine: 'mysql', kind: 'full' }).databases[BUSY_DB];
+      const inPerDb = readManifest(perDbCopy, { service: 'mysql', engine: 'mysql', kind: 'per-database' }).databases[BUSY_DB];
+      // The writer ran through both dumps: each copy holds more than the seed and less than the end.
+      expect(inFull.tables.empty_one).toBe(0);
+      expect(inFull.tables[BUSY_TABLE]).toBeGreaterThan(1000);
+      expect(inPerDb.tables[BUSY_TABLE]).toBeGreaterThan(inFull.tables[BUSY_TABLE]);
+      expect(atEnd).toBeGreaterThan(inPerDb.tables[BUSY_TABLE]);
+
+      const fromFull = await freshServer();
+      await loadInto(fromFull, fullCopy);
+      const fromPerDb = await freshServer();
+      await fromPerDb.sql(`CREATE DATABASE ${q(BUSY_DB)} CHARACTER SET utf8mb4`);
+      await loadInto(fromPerDb, perDbCopy, BUSY_DB);
+      // What each restore holds is what its copy's manifest says, through the library's reader for the
+      // per-database copy (the full copy's manifest also has the other databases and `mysql`).
+      expect(await myCounts(fromFull, BUSY_DB)).toEqual(inFull);
+      const got = await myCounts(fromPerDb, BUSY_DB);
+      expect(got).toEqual(inPerDb);
+      expect(await manifestCompare(`${perDbCopy}.manifest.json`, { databases: { [BUSY_DB]: got } })).toEqual({ code: 0, mismatches: [] });
+    }, 240000);
   });
 });

@@ -15,6 +15,7 @@ import { pgClusterFingerprint, pgDatabaseFingerprint, pgDatabases } from '../har
 import { groupValues } from '../harness/pushgateway';
 import { recordTiming } from '../harness/timings';
 import { PG_ROLES_SQL, PG_UNICODE_DB, seedPostgres } from '../harness/seeds';
+import { manifestCompare, pgCounts, readManifest } from '../harness/manifests';
 
 describe.each(SERVER_VERSIONS.postgres)('PostgreSQL %s server', (version) => {
   let pg: Postgres;
@@ -104,7 +105,7 @@ describe.each(SERVER_VERSIONS.postgres)('PostgreSQL %s server', (version) => {
       expect(pod.stdout + pod.stderr).not.toContain(SECRETS.postgres);
       expect(pod.tmpLeftovers).toEqual([]);
       const [dump] = seriesIn(nfs, 'dump_', '.sql.zst');
-      expect(allFiles(nfs).filter((f) => !f.startsWith('per-db'))).toEqual(['.lock-full', dump]);
+      expect(allFiles(nfs).filter((f) => !f.startsWith('per-db'))).toEqual(['.lock-full', dump, `${dump}.manifest.json`]);
       const file = path.join(nfs, dump);
       await expectSuccessMetrics('full', before, [file]);
 
@@ -132,6 +133,26 @@ describe.each(SERVER_VERSIONS.postgres)('PostgreSQL %s server', (version) => {
         const [want, got] = await Promise.all([pgDatabaseFingerprint(pg, db), pgDatabaseFingerprint(target, db)]);
         expect({ db, fingerprint: got }).toEqual({ db, fingerprint: want });
       }
+
+      // The manifest: every database of the copy (templates too) with the source's rows per table
+      // and large objects; the restored cluster agrees through the library's reader, which names a
+      // table that lost a row.
+      const manifest = readManifest(file, { service: 'postgresql', engine: 'postgres', kind: 'full' });
+      const counted: Record<string, unknown> = {};
+      for (const db of ['template1', ...dbs]) counted[db] = await pgCounts(pg, db);
+      expect(manifest.databases).toEqual(counted);
+      expect(manifest.databases.shop.largeObjects).toBe(2);
+      expect(Object.keys(manifest.databases[PG_UNICODE_DB].tables).length).toBeGreaterThan(0);
+      const restoredCounts: Record<string, unknown> = {};
+      for (const db of ['template1', ...dbs]) restoredCounts[db] = await pgCounts(target, db);
+      expect(await manifestCompare(`${file}.manifest.json`, { databases: restoredCounts })).toEqual({ code: 0, mismatches: [] });
+      const audits = manifest.databases.shop.tables['audit.log'];
+      await target.psql('DELETE FROM audit.log WHERE ctid = (SELECT ctid FROM audit.log LIMIT 1)', { db: 'shop' });
+      restoredCounts.shop = await pgCounts(target, 'shop');
+      expect(await manifestCompare(`${file}.manifest.json`, { databases: restoredCounts })).toEqual({
+        code: 1,
+        mismatches: [`database "shop" table "audit.log" rows: expected ${audits}, got ${audits - 1}`],
+      });
 
       // The restored cluster works, not only looks the same: password hashes, triggers, sequences.
       expect((await target.psql('select current_user', { db: 'shop', as: { user: 'app_owner', password: 'App-owner-pw-1' } })).trim()).toBe('app_owner');
@@ -168,6 +189,10 @@ describe.each(SERVER_VERSIONS.postgres)('PostgreSQL %s server', (version) => {
       }
       expect(fs.readdirSync(path.join(nfs, 'per-db')).sort()).toEqual([...dbs].sort());
       await expectSuccessMetrics('per-database', before, Object.values(files));
+      for (const db of dbs) {
+        const manifest = readManifest(files[db], { service: 'postgresql', engine: 'postgres', kind: 'per-database' });
+        expect({ db, databases: manifest.databases }).toEqual({ db, databases: { [db]: await pgCounts(pg, db) } });
+      }
 
       // A fresh cluster that has the roles (a single-database restore needs its owners), then each
       // database restored on its own.
@@ -204,5 +229,62 @@ describe.each(SERVER_VERSIONS.postgres)('PostgreSQL %s server', (version) => {
         data: '4 databases, pgbench scale 5 (500k accounts), 22k rows of mixed types, 2 large objects',
       });
     }, 180000);
+  });
+
+  describe('manifests while the source is written', () => {
+    // A name pg_dumpall must quote in \connect and a table name COPY must quote; rows whose text
+    // holds lines that look like COPY's end marker and COPY's own escapes.
+    const BUSY_DB = "busy 'db'=✓";
+    const BUSY_TABLE = 'public."wri""tes\n(x)"';
+
+    it('counts what a restore of each copy holds, not what the server holds when the dump ends', async () => {
+      await pg.psql(`CREATE DATABASE "${BUSY_DB.replace(/"/g, '""')}"`);
+      await pg.psql(`CREATE TABLE ${BUSY_TABLE} (id bigserial PRIMARY KEY, body text); CREATE TABLE stop (x int);
+        INSERT INTO ${BUSY_TABLE} (body) SELECT E'\\\\.\\n\\\\.\\t' || g FROM generate_series(1, 1000) g;`, { db: BUSY_DB });
+      // One committed insert after another until told to stop: every dump starts and ends among them.
+      const writer = pg.psql(`DO $$ BEGIN
+          WHILE NOT EXISTS (SELECT 1 FROM stop) LOOP
+            INSERT INTO ${BUSY_TABLE} (body) VALUES (E'\\\\.\\nrow ' || clock_timestamp());
+            COMMIT;
+          END LOOP;
+        END $$;`, { db: BUSY_DB });
+      const rows = async () => (await pgCounts(pg, BUSY_DB)).tables[BUSY_TABLE];
+      try {
+        const full = await runJob(cluster, 'postgresql-full-backup');
+        expect(full.attempts[0].stderr).toContain('finished successfully');
+        const perDb = await runJob(cluster, 'postgresql-per-db-backup');
+        expect(perDb.attempts[0].stderr).toContain('finished successfully');
+      } finally {
+        await pg.psql('INSERT INTO stop VALUES (1)', { db: BUSY_DB });
+        await writer;
+      }
+      const atEnd = await rows();
+      const fullCopy = path.join(nfs, seriesIn(nfs, 'dump_', '.sql.zst').at(-1)!);
+      const perDbDir = path.join(nfs, 'per-db', BUSY_DB);
+      const perDbCopy = path.join(perDbDir, seriesIn(perDbDir, 'dump_', '.dump.zst').at(-1)!);
+      const fullManifest = readManifest(fullCopy, { service: 'postgresql', engine: 'postgres', kind: 'full' });
+      const perDbManifest = readManifest(perDbCopy, { service: 'postgresql', engine: 'postgres', kind: 'per-database' });
+      const inFull = fullManifest.databases[BUSY_DB].tables[BUSY_TABLE];
+      const inPerDb = perDbManifest.databases[BUSY_DB].tables[BUSY_TABLE];
+      // The writer ran through both dumps: each copy holds more than the seed and less than the end.
+      expect(inFull).toBeGreaterThan(1000);
+      expect(inPerDb).toBeGreaterThan(inFull);
+      expect(atEnd).toBeGreaterThan(inPerDb);
+
+      const fromFull = await freshCluster();
+      const r = await run(...restoreWith('set -o pipefail; zstd -dcq -- "$1" | psql -X -q -w -d postgres >/dev/null', fullCopy), { env: restoreEnv(fromFull) });
+      expect(r.stderr).toMatch(/role "postgres" already exists/);
+      const fromPerDb = await freshCluster();
+      await fromPerDb.psql(PG_ROLES_SQL);
+      await fromPerDb.psql(`CREATE DATABASE "${BUSY_DB.replace(/"/g, '""')}"`);
+      // pg_restore takes the name as a connection string (a bare name with '=' would be parsed as one).
+      await pgRestore(fromPerDb, perDbCopy, `dbname='${BUSY_DB.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`);
+      // What each restore holds is what its copy's manifest says; through the library's reader for
+      // the per-database copy (the full copy's manifest also has every other database).
+      expect(await pgCounts(fromFull, BUSY_DB)).toEqual(fullManifest.databases[BUSY_DB]);
+      const got = await pgCounts(fromPerDb, BUSY_DB);
+      expect(got).toEqual(perDbManifest.databases[BUSY_DB]);
+      expect(await manifestCompare(`${perDbCopy}.manifest.json`, { databases: { [BUSY_DB]: got } })).toEqual({ code: 0, mismatches: [] });
+    }, 240000);
   });
 });

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { Pushgateway, Redis, run, SERVER_VERSIONS, startPushgateway, startRedis } from '../support/servers';
 import { inImage } from '../support/rootfs';
 import { allFiles, seriesIn } from '../support/run-script';
+import { readManifest } from '../harness/manifests';
 import { runJob, TestCluster } from '../harness/cronjob-harness';
 import { SECRETS, testCluster } from '../harness/test-policy';
 import { RespClient, redisSnapshot } from '../harness/resp';
@@ -51,7 +52,7 @@ describe.each(SERVER_VERSIONS.redis)('Redis %s server', (version) => {
       expect(pod.code).toBe(0);
       expect(pod.stdout + pod.stderr).not.toContain(SECRETS.redis);
       const [dump] = seriesIn(nfs, 'dump_', '.rdb');
-      expect(allFiles(nfs)).toEqual(['.lock-snapshot', dump]);
+      expect(allFiles(nfs)).toEqual(['.lock-snapshot', dump, `${dump}.manifest.json`]);
       const file = path.join(nfs, dump);
       // Redis 8 writes RDB version 12, which redis-check-rdb 7 does not read: the image's checks it.
       expect((await run(...inImage('backup-tools', ['redis-check-rdb', file]))).code).toBe(0);
@@ -72,6 +73,16 @@ describe.each(SERVER_VERSIONS.redis)('Redis %s server', (version) => {
       const keyspace = (await c.ok('INFO', 'keyspace'))!.toString();
       c.close();
 
+      // The manifest: keys and expires per database as the loaded copy has them (INFO keyspace of
+      // the restored server; no TTL in the seed is short enough to pass before it loads).
+      const manifest = readManifest(file, { service: 'redis', engine: 'redis', kind: 'snapshot' });
+      const perDb = [...keyspace.matchAll(/^db(\d+):keys=(\d+),expires=(\d+)/gm)];
+      expect(manifest.redis).toEqual({
+        keys: perDb.reduce((n, m) => n + Number(m[2]), 0),
+        expires: perDb.reduce((n, m) => n + Number(m[3]), 0),
+        databases: Object.fromEntries(perDb.map((m) => [m[1], Number(m[2])])),
+      });
+      expect(manifest.redis.keys).toBe(got.values.size);
       expect(keyspace).toMatch(/^db0:keys=\d+/m);
       expect(keyspace).toMatch(/^db3:keys=2,/m);
       expect(got.values.size).toBe(want.values.size);

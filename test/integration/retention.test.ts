@@ -5,7 +5,7 @@
  * `date` on the image's PATH that answers with the simulated day (backup-lib.sh reads the time only
  * through `date`). After every day the backup directory must be exactly what the retention rule
  * allows, computed here independently: a copy goes only when it is older than keepWithin and not
- * among the keepLast newest; failed runs change nothing.
+ * among the keepLast newest; failed runs change nothing. Each copy's manifest comes and goes with it.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -79,6 +79,13 @@ test('60 days, the last 20 failed: nothing is deleted while runs fail, and the n
       expect({ day: n, failed: job.attempts.every((a) => a.code !== 0) }).toEqual({ day: n, failed: true });
     }
     expect({ day: n, series: seriesIn(nfs, 'dump_', '.sql.zst') }).toEqual({ day: n, series: expected });
+    // A manifest goes with its copy: one beside every copy retention kept and every refused copy,
+    // none left by a deleted copy, none for the runs that published nothing.
+    const rejected = fs.readdirSync(nfs).filter((f) => f.endsWith('.sql.zst.rejected'));
+    expect({ day: n, manifests: fs.readdirSync(nfs).filter((f) => f.endsWith('.manifest.json')).sort() }).toEqual({
+      day: n,
+      manifests: [...expected, ...rejected].map((f) => `${f}.manifest.json`).sort(),
+    });
   };
 
   for (let n = 1; n <= 40; n++) await day(n, 'good');

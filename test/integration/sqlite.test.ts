@@ -4,6 +4,7 @@
  * keeps writing; the copy is restored into a fresh data directory and compared table by table, the
  * extra files byte for byte.
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Pushgateway, runOk, startPushgateway } from '../support/servers';
@@ -12,6 +13,7 @@ import { runJob, TestCluster } from '../harness/cronjob-harness';
 import { testCluster } from '../harness/test-policy';
 import { groupValues } from '../harness/pushgateway';
 import { recordTiming } from '../harness/timings';
+import { readManifest } from '../harness/manifests';
 import { VaultwardenData, Writer, createVaultwardenData, eventNumbers, sqliteTableDigests, startWriter, treeDigest, writerAt } from '../harness/vaultwarden';
 
 const EXTRA = ['rsa_key.pem', 'rsa_key.pub.pem', 'attachments', 'sends', 'config.json'];
@@ -60,7 +62,7 @@ describe('vaultwarden-backup (SQLite in WAL mode, under a writer)', () => {
     expect(pod.tmpLeftovers).toEqual([]);
     const [db] = seriesIn(nfs, 'db_', '.sqlite3');
     const [files] = seriesIn(nfs, 'files_', '.tar.zst');
-    expect(allFiles(nfs)).toEqual(['.lock-snapshot', db, files]);
+    expect(allFiles(nfs)).toEqual(['.lock-snapshot', db, `${db}.manifest.json`, files, `${files}.manifest.json`]);
     const g = await groupValues(pgw, 'vaultwarden', 'snapshot');
     expect(g.backup_last_run_success).toBe(1);
     expect(g.backup_last_success_timestamp_seconds).toBeGreaterThanOrEqual(before);
@@ -88,6 +90,29 @@ describe('vaultwarden-backup (SQLite in WAL mode, under a writer)', () => {
 
     expect(treeDigest(restored, [...EXTRA, 'icon_cache'])).toEqual(treeDigest(data.dir, EXTRA));
     expect(fs.readdirSync(restored).sort()).toEqual(['attachments', 'config.json', 'db.sqlite3', 'rsa_key.pem', 'rsa_key.pub.pem', 'sends']);
+
+    // The manifests: rows per table of the copy as the restored file has them (the event table
+    // at k, not at what the writer reached), and every extra file's size and BLAKE2b as restored.
+    const labels = { service: 'vaultwarden', engine: 'sqlite', kind: 'snapshot' };
+    const dbManifest = readManifest(path.join(nfs, db), labels);
+    const tables = JSON.parse(await runOk('sqlite3', ['-json', `file:${copy}?mode=ro`, "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'"])) as { name: string }[];
+    const counted: Record<string, number> = {};
+    for (const { name } of tables) {
+      counted[name] = Number((await runOk('sqlite3', [`file:${copy}?mode=ro`, `SELECT count(*) FROM "${name.replace(/"/g, '""')}"`])).trim());
+    }
+    expect(dbManifest.databases).toEqual({ main: { tables: counted } });
+    expect(dbManifest.databases.main.tables.event).toBe(k);
+    const filesManifest = readManifest(path.join(nfs, files), labels);
+    const restoredFiles: Record<string, { bytes: number; blake2b: string }> = {};
+    const walk = (rel: string): void => {
+      const abs = path.join(restored, rel);
+      const st = fs.lstatSync(abs);
+      if (st.isDirectory()) for (const e of fs.readdirSync(abs)) walk(path.join(rel, e));
+      else if (st.isFile()) restoredFiles[rel] = { bytes: st.size, blake2b: createHash('blake2b512').update(fs.readFileSync(abs)).digest('hex') };
+    };
+    for (const p of EXTRA) walk(p);
+    expect(Object.keys(restoredFiles).length).toBeGreaterThan(EXTRA.length);
+    expect(filesManifest.files).toEqual(restoredFiles);
 
     recordTiming('sqlite / vaultwarden (VACUUM INTO + tar | zstd, under a writer)', {
       dumpSeconds: pod.durationMs / 1000,

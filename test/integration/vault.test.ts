@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { freePort, Pushgateway, runOk, startPushgateway } from '../support/servers';
 import { allFiles, seriesIn } from '../support/run-script';
+import { readManifest } from '../harness/manifests';
 import { runJob, TestCluster } from '../harness/cronjob-harness';
 import { HOST, SECRETS, testCluster } from '../harness/test-policy';
 import { groupValues } from '../harness/pushgateway';
@@ -54,9 +55,13 @@ describe('vault-backup (fake Vault HTTP API)', () => {
     expect(pod.stdout + pod.stderr).not.toContain(SECRETS.vaultToken);
     expect(active.requests.at(-1)).toEqual({ method: 'GET', url: SNAPSHOT_PATH, tokenOk: true, status: 200 });
     const [snap] = seriesIn(nfs, 'snapshot_', '.snap');
-    expect(allFiles(nfs)).toEqual(['.lock-snapshot', snap]);
+    expect(allFiles(nfs)).toEqual(['.lock-snapshot', snap, `${snap}.manifest.json`]);
     const file = path.join(nfs, snap);
     expect(createHash('sha256').update(fs.readFileSync(file)).digest('hex')).toBe(active.servedSha256);
+    // Size and BLAKE2b only: no engine section for Vault.
+    expect(Object.keys(readManifest(file, { service: 'vault', engine: 'vault', kind: 'snapshot' })).sort()).toEqual(
+      ['blake2b', 'bytes', 'copy', 'createdAt', 'engine', 'format', 'kind', 'service'],
+    );
     const g = await groupValues(pgw, 'vault', 'snapshot');
     expect(g.backup_last_run_success).toBe(1);
     expect(g.backup_last_success_timestamp_seconds).toBeGreaterThanOrEqual(before);

@@ -46,7 +46,7 @@ describe('etcd-backup.sh', () => {
     expect(r.code).toBe(0);
     expect(r.tmpLeftovers).toEqual([]);
     const [snap] = seriesIn(dir, 'snapshot_', '.db.zst');
-    expect(allFiles(dir)).toEqual(['.lock-snapshot', snap]);
+    expect(allFiles(dir)).toEqual(['.lock-snapshot', snap, `${snap}.manifest.json`]);
 
     const scratch = newDir('etcd-restore');
     const restored = await restore(path.join(dir, snap), scratch);

@@ -69,7 +69,7 @@ describe('mysql-backup.sh', () => {
     expect(r.code).toBe(0);
     expectClean(r);
     const [dump] = seriesIn(dir, 'dump_', '.sql.zst');
-    expect(allFiles(dir)).toEqual(['.lock-full', dump]);
+    expect(allFiles(dir)).toEqual(['.lock-full', dump, `${dump}.manifest.json`]);
     const sql = await decompress(path.join(dir, dump));
     expect(sql).toContain('CREATE DATABASE /*!32312 IF NOT EXISTS*/ `shop`');
     expect(sql).toContain(UNICODE);

@@ -110,7 +110,7 @@ describe('postgres-backup.sh full', () => {
     const [dump] = seriesIn(dir, 'dump_', '.sql.zst');
     expect(dump).toBeDefined();
     // Only the lock file besides the dump: no temp file, nothing else.
-    expect(allFiles(dir)).toEqual(['.lock-full', dump]);
+    expect(allFiles(dir)).toEqual(['.lock-full', dump, `${dump}.manifest.json`]);
     const ts = dump.slice('dump_'.length, -'.sql.zst'.length);
     expect(ts >= backupTimestamp(new Date(before * 1000)) && ts <= backupTimestamp(new Date(after * 1000))).toBe(true);
 
@@ -221,8 +221,9 @@ describe('postgres-backup.sh per-database', () => {
     let total = 0;
     for (const db of ['notes', 'postgres', 'shop']) {
       const files = allFiles(path.join(dir, 'per-db', db));
-      expect(files).toHaveLength(1);
+      expect(files).toHaveLength(2);
       expect(files[0]).toMatch(/^dump_\d{8}T\d{6}Z\.dump\.zst$/);
+      expect(files[1]).toBe(`${files[0]}.manifest.json`);
       total += fs.statSync(path.join(dir, 'per-db', db, files[0])).size;
     }
     const shopDump = path.join(dir, 'per-db', 'shop', seriesIn(path.join(dir, 'per-db', 'shop'), 'dump_', '.dump.zst')[0]);

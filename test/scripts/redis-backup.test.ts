@@ -40,7 +40,7 @@ describe('redis-backup.sh', () => {
     expect(r.stdout + r.stderr).not.toContain(PASSWORD);
     expect(r.tmpLeftovers).toEqual([]);
     const [dump] = seriesIn(dir, 'dump_', '.rdb');
-    expect(allFiles(dir)).toEqual(['.lock-snapshot', dump]);
+    expect(allFiles(dir)).toEqual(['.lock-snapshot', dump, `${dump}.manifest.json`]);
     const check = await run('redis-check-rdb', [path.join(dir, dump)]);
     expect(check.code).toBe(0);
 

@@ -137,7 +137,7 @@ describe('sqlite-backup.sh', () => {
       expect(db).toBeDefined();
       expect(files).toBeDefined();
       expect(db.slice(3, -8)).toBe(files.slice(6, -8));
-      expect(allFiles(dir).sort()).toEqual(['.lock-snapshot', db, files].sort());
+      expect(allFiles(dir).sort()).toEqual(['.lock-snapshot', db, `${db}.manifest.json`, files, `${files}.manifest.json`].sort());
 
       const copy = path.join(dir, db);
       expect(await sqlite(`file:${copy}?mode=ro`, 'PRAGMA integrity_check;')).toBe('ok\n');

@@ -38,7 +38,7 @@ function runVault(service: string, dir: string, address: string, over: Record<st
 
 async function expectPublished(service: string, dir: string, served: VaultNode): Promise<string> {
   const [snap] = seriesIn(dir, 'snapshot_', '.snap');
-  expect(allFiles(dir)).toEqual(['.lock-snapshot', snap]);
+  expect(allFiles(dir)).toEqual(['.lock-snapshot', snap, `${snap}.manifest.json`]);
   const file = path.join(dir, snap);
   expect(createHash('sha256').update(fs.readFileSync(file)).digest('hex')).toBe(served.servedSha256);
   const list = await run('tar', ['-tzf', file]);
