@@ -39,9 +39,10 @@ start_server() {
     drill_log_tail "$LOG" mariadb-install-db
     backup_die "mariadb-install-db failed"
   }
-  # --skip-grant-tables: a full copy restores the production accounts (mysql.global_priv), whose
-  # passwords the drill does not have; the server has no network, so nobody else can connect.
-  mariadbd --no-defaults --datadir="$DATA" --socket="$SOCKET" --skip-networking --skip-grant-tables \
+  # A full copy replaces the accounts (mysql.global_priv) with production's, whose passwords the
+  # drill has not; no FLUSH PRIVILEGES follows, so the server keeps the passwordless root it
+  # started with until it stops. No network: nothing else can connect to it.
+  mariadbd --no-defaults --datadir="$DATA" --socket="$SOCKET" --skip-networking \
     --pid-file="$DRILL_DIR/mysqld.pid" --log-error="$LOG" --tmpdir="$TMPDIR" --innodb-buffer-pool-size=256M \
     --innodb-flush-log-at-trx-commit=0 --skip-log-bin --character-set-server=utf8mb4 &
   SERVER_PID=$!
@@ -67,8 +68,8 @@ load() {
     backup_log "ERROR: cannot decompress $copy"
     rc=1
   fi
-  # The client's message quotes the statement ("near '...'"), which can be data: not logged.
-  sed -E "s/ near '.*/ near (statement not logged)/" "$TMPDIR/.drill-load-errors" | head -n 5 | while IFS= read -r line; do
+  # Only the client's ERROR lines, without the statement they quote ("near '...'"): it can be data.
+  grep '^ERROR' "$TMPDIR/.drill-load-errors" | sed -E "s/ near '.*/ near (statement not logged)/" | head -n 5 | while IFS= read -r line; do
     backup_log "mariadb: $line"
   done
   rm -f -- "$TMPDIR/.drill-load-errors"
