@@ -51,13 +51,14 @@ start_server() {
 }
 
 # load COPY [DATABASE]: the copy into the server; a per-database copy into DATABASE, created first
-# (utf8mb4: the drill checks rows, not the database's default collation).
+# unless the fresh server has it (the mysql schema) (utf8mb4: the drill checks rows, not the
+# database's default collation).
 load() {
   local copy=$1 db=${2:-} rc=0 status
   local -a target=()
   if [[ -n $db ]]; then
     # shellcheck disable=SC2016 # the backquotes are MariaDB's identifier quotes
-    "${CLIENT[@]}" <<<"CREATE DATABASE \`${db//\`/\`\`}\` CHARACTER SET utf8mb4" || return 1
+    "${CLIENT[@]}" <<<"CREATE DATABASE IF NOT EXISTS \`${db//\`/\`\`}\` CHARACTER SET utf8mb4" || return 1
     target=(--database="$db")
   fi
   set +o pipefail
