@@ -117,7 +117,7 @@ counted() {
 
 # The manifest's mysql schema without the statistics tables, for the same reason.
 manifest_without_stats() {
-  jq -c '.databases.mysql.tables? |= (if . then with_entries(select(.key | test("^innodb_(index|table)_stats$") | not)) else . end)' "$DRILL_MANIFEST" \
+  jq -c 'if .databases.mysql.tables then .databases.mysql.tables |= with_entries(select(.key | test("^innodb_(index|table)_stats$") | not)) else . end' "$DRILL_MANIFEST" \
     >"$TMPDIR/.drill-manifest.json" || backup_die "cannot read the manifest of $1"
   DRILL_MANIFEST=$TMPDIR/.drill-manifest.json
   backup_track "$DRILL_MANIFEST"
@@ -172,6 +172,7 @@ drill_per_database() {
     drill_restore_finished
     drill_use_manifest "$copy"
     got=$(counted "$copy" "$db") || exit 1
+    manifest_without_stats "$copy"
     drill_compare_databases "$copy" "$got"
   done
   if ((${#names[@]} == 1)); then default=${names[0]}; fi
