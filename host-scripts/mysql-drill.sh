@@ -33,8 +33,12 @@ stop_server() {
 CLIENT=(mariadb --no-defaults --socket="$SOCKET" --user=root --default-character-set=utf8mb4)
 
 start_server() {
+  local -a as_user=()
+  # The server refuses to run as root unless told to (a service whose backup job runs as root),
+  # and the install script would hand the files to a mysql user.
+  if ((EUID == 0)); then as_user=(--user=root); fi
   drill_on_stop stop_server
-  backup_run mariadb-install-db --no-defaults --datadir="$DATA" --auth-root-authentication-method=normal \
+  backup_run mariadb-install-db --no-defaults "${as_user[@]}" --datadir="$DATA" --auth-root-authentication-method=normal \
     --skip-test-db --skip-name-resolve >"$LOG" 2>&1 || {
     drill_log_tail "$LOG" mariadb-install-db
     backup_die "mariadb-install-db failed"
@@ -42,7 +46,7 @@ start_server() {
   # A full copy replaces the accounts (mysql.global_priv) with production's, whose passwords the
   # drill has not; no FLUSH PRIVILEGES follows, so the server keeps the passwordless root it
   # started with until it stops. No network: nothing else can connect to it.
-  mariadbd --no-defaults --datadir="$DATA" --socket="$SOCKET" --skip-networking \
+  mariadbd --no-defaults "${as_user[@]}" --datadir="$DATA" --socket="$SOCKET" --skip-networking \
     --pid-file="$DRILL_DIR/mysqld.pid" --log-error="$LOG" --tmpdir="$TMPDIR" --innodb-buffer-pool-size=256M \
     --innodb-flush-log-at-trx-commit=0 --skip-log-bin --character-set-server=utf8mb4 &
   SERVER_PID=$!
