@@ -208,4 +208,18 @@ describe('PostgreSQL restore drills', () => {
     expect(pod.code).not.toBe(0);
     expect(pod.stderr).toContain("drill query 0 (database 'shop') returned 'many', not one number");
   }, 300000);
+
+  it('a drill stopped by its deadline stops its server, reports the failure and leaves the volume alone', async () => {
+    const before = volumeDigest(nfs);
+    const job = await runJob(cluster, 'postgresql-full-drill', { claims: { 'postgresql-backup': nfs }, attempts: 1, activeDeadlineSeconds: 9 });
+    const pod = job.attempts[0];
+    expect({ deadline: pod.deadlineExceeded, killed: pod.killedAfterGrace }).toEqual({ deadline: true, killed: false });
+    expect(pod.code).not.toBe(0);
+    expect(pod.stderr).toContain('ERROR: restore drill FAILED');
+    // The server was up (it starts in a few seconds) and the EXIT trap stopped it.
+    expect(pod.stderr).toMatch(/throwaway PostgreSQL 17/);
+    expect(pod.stderr).toContain('stopped the throwaway PostgreSQL server');
+    expect(volumeDigest(nfs)).toEqual(before);
+    expect((await groupValues(pgw, 'postgresql', 'drill-full')).backup_restore_drill_success).toBe(0);
+  }, 120000);
 });
