@@ -209,6 +209,12 @@ describe('SQLite restore drill (Vaultwarden)', () => {
     expect((await groupValues(pgw, 'vaultwarden', 'drill-snapshot')).backup_restore_drill_success).toBe(0);
   }, 120000);
 
+  it('a declared query that returns two rows fails the drill: they never join into one number', async () => {
+    const { pod } = await drill(cluster([{ sql: 'SELECT 1 UNION ALL SELECT 2', min: 0 }]), 'vaultwarden-drill', 'vaultwarden-backup', nfs);
+    expect(pod.code).not.toBe(0);
+    expect(pod.stderr).toContain("drill query 0 (database 'main') returned '1 2', not one number");
+  }, 120000);
+
   it('a file of the archive that differs from its manifest fails the drill, naming the file', async () => {
     const volume = cloneVolume(nfs);
     cleanups.push(() => fs.rmSync(volume, { recursive: true, force: true }));
