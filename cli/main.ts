@@ -41,8 +41,12 @@ const VERBS: Record<string, Verb> = {
     load: () => require('./commands/host-bundle').hostBundle,
   },
   restore: {
-    usage: 'restore <service> [--mode full|per-database|snapshot] [--copy latest|FILE] [--database DB]\n        [--target HOST:PORT|URL|CLAIM|PATH] [--yes] [--output yaml|json] [--print-commands] [--policy FILE]\n    print the Kubernetes Job that restores a copy (for kubectl apply -f -), or with\n    --print-commands the same procedure as shell; --target restores elsewhere than the policy\'s\n    server or volume (the form depends on the engine); without --yes it never replaces data',
+    usage: 'restore <service> [--mode full|per-database|snapshot] [--copy latest|FILE] [--database DB]\n        [--target HOST:PORT|URL|CLAIM|PATH] [--yes] [--output yaml|json] [--print-commands] [--policy FILE]\n    print the Kubernetes Job that restores a copy (for kubectl apply -f -), or with\n    --print-commands the same procedure as shell; --target restores elsewhere than the policy\'s\n    server or volume (the form depends on the engine); without --yes it never replaces data\n    (the Proxmox host\'s layers: see host-restore)',
     load: () => require('./commands/restore').restore,
+  },
+  'host-restore': {
+    usage: 'host-restore files --week YYYY-WW|latest --pvc NAMESPACE/PVC [--path PATH] --to DIR [--yes]\n        | sqlite --db NAMESPACE/PVC/PATH [--copy latest|sqlite_<ts>.sqlite3] --to FILE [--yes]\n        | list --pvc NAMESPACE/PVC | --db NAMESPACE/PVC/PATH   [--policy FILE]\n    print the command that restores from the Proxmox host\'s daily backup (a PVC\'s files from a\n    week\'s copy, or an SQLite copy), to run as root on the host; without --yes it never replaces data',
+    load: () => require('./commands/host-restore').hostRestore,
   },
   generate: {
     usage: 'generate [--policy FILE] [--dir DIR]\n    write the generated files (alert rules, promtool tests, docs, schema) under DIR (default: .)',

@@ -802,13 +802,13 @@ backup__report_restore() {
   if ((status == 0)); then backup_metric backup_restore_last_success_timestamp_seconds "$(date +%s)"; fi
 }
 
-# backup_restore_newest DIR SUFFIX: the newest verified copy's name in DIR (relative to
-# BACKUP_DIR, DIR ending in / or empty). Only verified copies carry the dump_<ts> name: work files
-# (.tmp.*) and refused copies (*.rejected) never match.
+# backup_restore_newest DIR SUFFIX [PREFIX]: the newest verified copy's name in DIR (relative to
+# BACKUP_DIR, DIR ending in / or empty). Only verified copies carry the PREFIX<ts> name (default
+# dump_): work files (.tmp.*) and refused copies (*.rejected) never match.
 backup_restore_newest() {
-  local dir=$1 suffix=$2 path name newest='' pattern
-  pattern="^dump_[0-9]{8}T[0-9]{6}Z${suffix//./\\.}$"
-  for path in "$BACKUP_DIR/$dir"dump_*"$suffix"; do
+  local dir=$1 suffix=$2 prefix=${3:-dump_} path name newest='' pattern
+  pattern="^${prefix}[0-9]{8}T[0-9]{6}Z${suffix//./\\.}$"
+  for path in "$BACKUP_DIR/$dir$prefix"*"$suffix"; do
     name=${path##*/}
     [[ -f $path && ! -L $path && $name =~ $pattern ]] || continue
     if [[ $name > $newest ]]; then newest=$name; fi
@@ -817,14 +817,14 @@ backup_restore_newest() {
   printf '%s%s\n' "$dir" "$newest"
 }
 
-# backup_restore_copy DIR SUFFIX: RESTORE_COPY (a name relative to BACKUP_DIR) or, for `latest`
+# backup_restore_copy DIR SUFFIX [PREFIX]: RESTORE_COPY (a name relative to BACKUP_DIR) or, for `latest`
 # (the default), the newest copy in DIR. A name must be a copy of this mode in DIR: anything else
 # (another mode's file, a path out of the volume, work in progress, a refused copy) is refused.
 backup_restore_copy() {
-  local dir=$1 suffix=$2 copy=${RESTORE_COPY:-latest} pattern
-  pattern="^dump_[0-9]{8}T[0-9]{6}Z${suffix//./\\.}$"
+  local dir=$1 suffix=$2 prefix=${3:-dump_} copy=${RESTORE_COPY:-latest} pattern
+  pattern="^${prefix}[0-9]{8}T[0-9]{6}Z${suffix//./\\.}$"
   if [[ $copy == latest ]]; then
-    backup_restore_newest "$dir" "$suffix" || backup_die "no copy ${dir}dump_<timestamp>$suffix in $BACKUP_DIR"
+    backup_restore_newest "$dir" "$suffix" "$prefix" || backup_die "no copy ${dir}${prefix}<timestamp>$suffix in $BACKUP_DIR"
     return 0
   fi
   case /$copy/ in
@@ -836,7 +836,7 @@ backup_restore_copy() {
     *.rejected) backup_die "RESTORE_COPY '$copy' is a copy the backup refused (too small)" ;;
   esac
   if [[ ${copy:0:${#dir}} != "$dir" || ! ${copy:${#dir}} =~ $pattern ]]; then
-    backup_die "RESTORE_COPY '$copy' is not a ${BACKUP_KIND#restore-} copy: expected ${dir}dump_<timestamp>$suffix"
+    backup_die "RESTORE_COPY '$copy' is not a ${BACKUP_KIND#restore-} copy: expected ${dir}${prefix}<timestamp>$suffix"
   fi
   [[ -f $BACKUP_DIR/$copy && ! -L $BACKUP_DIR/$copy ]] || backup_die "RESTORE_COPY '$copy' does not exist in $BACKUP_DIR"
   printf '%s\n' "$copy"

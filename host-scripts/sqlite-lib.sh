@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # SQLite helpers, shipped only with SQLite services (sqlite-backup.sh, sqlite-integrity-check.sh)
-# and the host's daily-backup.sh. Sourced after backup-lib.sh, whose logging they use; same error
-# style: failure through the return status, with the reason logged.
+# and the host's daily-backup.sh and host-restore.sh. Sourced after backup-lib.sh, whose logging
+# they use; same error style: failure through the return status, with the reason logged.
 
 # backup_sqlite_path RELATIVE: prints SQLITE_DATA_DIR/RELATIVE after checking that RELATIVE stays
 # inside the data directory (no absolute path, no '..').

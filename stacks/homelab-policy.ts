@@ -79,7 +79,9 @@ export const homelabPolicy = defineBackupPolicy({
         passwordSecret: { name: 'redis-backup', key: 'password' },
       },
       retention: { keepWithin: '30d', keepLast: 4 },
-      dataClaims: ['redis-data-redis-master-0'],
+      // Bitnami's chart: the StatefulSet redis-master, its PVC, uid/fsGroup 1001 and appendonly yes.
+      // Declaring the data volume gives the restore Job (and covers the claim, as dataClaims did).
+      data: { claimName: 'redis-data-redis-master-0', workload: 'statefulset/redis-master', fsGroup: 1001, appendonly: true },
     },
     vaultwarden: {
       engine: 'sqlite',
@@ -92,6 +94,7 @@ export const homelabPolicy = defineBackupPolicy({
         // Created on first use (sends, attachments) or only by older releases (rsa_key.pub.pem)
         // or after the admin page saved settings (config.json).
         optionalExtraPaths: ['rsa_key.pub.pem', 'attachments', 'sends', 'config.json'],
+        workload: 'deployment/vaultwarden',
       },
       // Hourly at :30, so it never reads the database while the 6-hourly backup (at :00) does.
       integrityCheck: { schedule: '30 * * * *' },

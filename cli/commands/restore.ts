@@ -22,7 +22,11 @@ export const restore: Command = (args, { out }) => {
   if (output !== 'yaml' && output !== 'json') throw new UsageError(`--output is yaml or json, received "${output}"`);
   const plan = withPolicySource(loadPolicy(policyFile), planPolicy);
   const service = plan.services.find((s) => s.id === rest[0]);
-  if (!service) throw new UsageError(`no service "${rest[0]}" in the policy; services: ${plan.services.map((s) => s.id).join(', ')}`);
+  if (!service) {
+    // "host" is a valid service id, so the host's layers have a verb of their own; point there.
+    const host = plan.host && rest[0] === 'host' ? '; the Proxmox host\'s file and SQLite copies: backup-policy host-restore files|sqlite ...' : '';
+    throw new UsageError(`no service "${rest[0]}" in the policy; services: ${plan.services.map((s) => s.id).join(', ')}${host}`);
+  }
   const modes = service.restore?.modes ?? [];
   const chosen = (mode ?? (database !== undefined ? 'per-database' : modes.includes('full') ? 'full' : modes[0] ?? 'full')) as RestoreRequest['mode'];
   const request: RestoreRequest = { mode: chosen, copy, database, overwrite: flags.has('--yes'), ...(target !== undefined ? { target } : {}) };

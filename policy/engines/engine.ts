@@ -106,6 +106,12 @@ export interface RestorePod {
   mounts: VolumeMount[];
   /** The restore's user when it is not the backup's (the server's own UID); 0 needs `runAsRoot`-like care. */
   runAsUser?: number;
+  /**
+   * The pod's fsGroup when it is not its user's: the group the server reads its files with. The
+   * restore keeps the backup's user (the only one that can read the 0600 copies) and writes files
+   * that group can read, into a volume the kubelet makes group-writable for it.
+   */
+  fsGroup?: number;
   env?: EnvVar[];
 }
 
@@ -160,6 +166,13 @@ export interface EngineModule<S extends ParsedServiceBase = ParsedServiceBase> {
     modes: JobKind[];
     pod?(service: S): RestorePod;
     retarget?: RestoreRetarget;
+    /** False when this service lacks what the restore needs (Redis without its data volume declared). @default always offered */
+    offered?(service: S): boolean;
+    /**
+     * The engine's restoreSteps are the whole procedure around the Job (stop the server, the
+     * `backup-policy restore` Job, start it): the runbook shows them instead of the generic Job commands.
+     */
+    ownSteps?: boolean;
   };
 }
 

@@ -22,6 +22,12 @@ export type HostUnitName = HostTimerJobName | typeof CHANGE_TRACKER_NAME;
 
 /** Sourced by every host script; shipped beside them. */
 export const HOST_LIBRARIES = ['backup-lib.sh', SQLITE_LIBRARY, 'host-lib.sh'] as const;
+/**
+ * Run by hand on the host: restores from daily-backup's copies (pvc-data weeks, SQLite copies).
+ * No unit: it is a command, linked as /usr/local/bin/host-restore like the jobs.
+ */
+export const HOST_RESTORE_NAME = 'host-restore';
+export const HOST_RESTORE_SCRIPT = `${HOST_RESTORE_NAME}.sh`;
 /** Installs a bundle on the host (also what the null provider runs remotely). */
 export const HOST_INSTALLER = 'host-install.sh';
 
@@ -107,6 +113,8 @@ export interface HostPlan {
   config: [string, string][];
   jobs: PlannedHostTimerJob[];
   tracker: PlannedHostService;
+  /** The restore command: its script in installDir, and the link on PATH. */
+  restore: { script: string; path: AbsolutePath; link: string };
   /** Every script the host needs, libraries first. */
   scripts: string[];
 }
@@ -247,6 +255,7 @@ export function planHost(policy: Pick<ParsedPolicy, 'timeZone' | 'host'>): HostP
     config: hostConfig(host, timeZone, snapshotSchedule),
     jobs,
     tracker,
-    scripts: [...HOST_LIBRARIES, ...jobs.map((j) => j.script), tracker.script],
+    restore: { script: HOST_RESTORE_SCRIPT, path: `${host.installDir}/${HOST_RESTORE_SCRIPT}` as AbsolutePath, link: `${HOST_BIN_DIR}/${HOST_RESTORE_NAME}` },
+    scripts: [...HOST_LIBRARIES, ...jobs.map((j) => j.script), tracker.script, HOST_RESTORE_SCRIPT],
   };
 }

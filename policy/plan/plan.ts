@@ -123,7 +123,7 @@ export interface PlannedService {
   /** Markdown lines of the restore procedure. */
   restoreSteps: string[];
   /** The restore Jobs this service offers: one per backup job kind its engine's restore script takes. */
-  restore?: { script: string; modes: JobKind[]; pod: RestorePod; retarget?: RestoreRetarget };
+  restore?: { script: string; modes: JobKind[]; pod: RestorePod; retarget?: RestoreRetarget; ownSteps: boolean };
   /** The restore drills: one per kind of copy the engine drills, when the policy drills this service. */
   drills: PlannedDrill[];
   /** Every layer that protects the service, derived from the whole policy. */
@@ -205,12 +205,13 @@ function planServiceJobs(settings: PolicySettings, id: string, service: ParsedSe
   const kinds = engine.jobs(service).map((j) => j.kind);
   const restoreModes = engine.restore?.modes.filter((m) => kinds.includes(m)) ?? [];
   const restore =
-    engine.restore && restoreModes.length > 0
+    engine.restore && restoreModes.length > 0 && (engine.restore.offered?.(service) ?? true)
       ? {
           script: engine.restore.script,
           modes: restoreModes,
           pod: engine.restore.pod?.(service) ?? { volumes: [], mounts: [] },
           ...(engine.restore.retarget ? { retarget: engine.restore.retarget } : {}),
+          ownSteps: engine.restore.ownSteps ?? false,
         }
       : undefined;
   const jobs = engine.jobs(service).map((engineJob): PlannedJob => {

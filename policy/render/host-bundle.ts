@@ -30,6 +30,8 @@ function manifest(plan: HostPlan, units: string[]): string {
     ...units.map((u) => `file 0644 ${unitPath(u)} ${u}`),
     // The spec's runbooks call the jobs by name: `lvm-pvc-snapshot restore ...`.
     ...[...plan.jobs, plan.tracker].map((j) => `link ${HOST_BIN_DIR}/${j.name} ${plan.installDir}/${j.script}`),
+    // And `host-restore files|sqlite ...`, which the runbooks and `backup-policy host-restore` print.
+    `link ${plan.restore.link} ${plan.restore.path}`,
     ...plan.jobs.map((j) => `timer ${j.name}.timer`),
     `service ${plan.tracker.name}.service ${[...HOST_LIBRARIES.map((l) => `${plan.installDir}/${l}`), `${plan.installDir}/${plan.tracker.script}`, plan.configPath, unitPath(`${plan.tracker.name}.service`)].join(' ')}`,
   ];

@@ -143,7 +143,7 @@ export function renderRestoreJob(service: PlannedService, request: RestoreReques
             runAsNonRoot: nonRoot,
             runAsUser,
             runAsGroup: runAsUser,
-            fsGroup: runAsUser,
+            fsGroup: pod.fsGroup ?? runAsUser,
             seccompProfile: { type: 'RuntimeDefault' },
           },
           containers: [

@@ -303,6 +303,13 @@ export const serviceCommon = {
     .meta({ description: 'PVCs in the service\'s namespace holding the data its dumps cover (e.g. "data-postgresql-0"): coverage counts them as covered by the dump, and only a service with claims gets snapshot and file-backup layers. @default none (e.g. kubeadm\'s etcd, a static pod without a PVC)' }),
 };
 
+const WORKLOAD = /^(deployment|statefulset)\/[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** The Deployment or StatefulSet that runs a server, as `kubectl scale` names it ("statefulset/redis-master"). */
+export const workloadSchema = z
+  .string({ error: (iss) => `expected deployment/NAME or statefulset/NAME, received ${show(iss.input)}` })
+  .max(264)
+  .regex(WORKLOAD, { error: (iss) => `not a workload, received ${show(iss.input)}, allowed: deployment/NAME or statefulset/NAME (NAME a DNS-1123 label), as kubectl scale takes it` });
+
 /** Names the engine passes to its tools itself (never through a shell word split). */
 export const databaseNameSchema = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_-]*$/, {
   error: (iss) => `not a database name this tool will pass to a shell, received ${show(iss.input)}, allowed: letters, digits, "_" and "-"`,

@@ -52,6 +52,9 @@ describe('the host bundle', () => {
     expect(mode(`${root}/etc/systemd/system/offsite-sync-backup.timer`)).toBe('644');
     expect(fs.readFileSync(`${root}/etc/backup-policy/host.env`, 'utf8')).toContain('LVM_VG=pve\n');
     expect(fs.readlinkSync(`${root}/usr/local/bin/lvm-pvc-snapshot`)).toBe('/usr/local/lib/backup-policy/lvm-pvc-snapshot.sh');
+    // The restore command the runbook and `backup-policy host-restore` print, beside the jobs.
+    expect(fs.readlinkSync(`${root}/usr/local/bin/host-restore`)).toBe('/usr/local/lib/backup-policy/host-restore.sh');
+    expect(mode(`${root}/usr/local/lib/backup-policy/host-restore.sh`)).toBe('755');
 
     // A second install changes nothing; a changed file is replaced by rename, never rewritten in
     // place (a running job keeps reading its old script).

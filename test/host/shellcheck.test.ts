@@ -11,7 +11,7 @@ import { homelabPolicy } from '../../stacks/homelab-policy';
 // with a bug of its own could make a broken script pass).
 // Derived from the bundled host plan: every script the bundle ships, libraries and installer included.
 const host = planPolicy(homelabPolicy).host!;
-const jobs = [...host.jobs.map((j) => j.script), host.tracker.script, HOST_INSTALLER].map((f) => path.join(SCRIPTS_DIR, f));
+const jobs = [...host.jobs.map((j) => j.script), host.tracker.script, host.restore.script, HOST_INSTALLER].map((f) => path.join(SCRIPTS_DIR, f));
 const scripts = [...jobs, ...HOST_LIBRARIES.map((f) => path.join(SCRIPTS_DIR, f)), path.join(LVM_FAKE_DIR, 'lvm'), path.join(KUBECTL_FAKE_DIR, 'kubectl')];
 
 describe('host scripts', () => {

@@ -32,6 +32,8 @@ export function maximalPolicy(): BackupPolicyInput {
   policy.coverage = { exclude: [{ namespace: 'monitoring', claim: 'prometheus-db', reason: 'regenerable metrics' }] };
   for (const id of ['pg', 'maria']) Object.assign(policy.services[id], { excludeDatabases: ['old db'], keepDroppedFor: '30d' });
   policy.services.vw.runAsRoot = { reason: 'the application writes its data as root' };
+  policy.services.cache.data = { claimName: 'redis-data-0', workload: 'statefulset/redis', fsGroup: 1001, dbFilename: 'dump.rdb', appendonly: true, appendDirname: 'appendonlydir', appendFilename: 'appendonly.aof' };
+  policy.services.vw.data.workload = 'deployment/vaultwarden';
   policy.drills = { schedule: 'weekly on wednesday at 04:30', image: 'registry.example/backup-drill:1.2.3' };
   for (const id of ['pg', 'maria']) {
     policy.services[id].drill = {

@@ -105,7 +105,7 @@ describe('the plan', () => {
     const plan = planPolicy(samplePolicy());
     const vw = plan.services.find((s) => s.id === 'vw')!;
     expect(vw.volume).toEqual(expect.objectContaining({ pvName: 'vw-backup', pvcName: 'vw-backup', path: '/srv/nfs/vw-backup', server: '192.168.1.127' }));
-    expect(vw.scripts).toEqual({ configMapName: 'vw-backup-scripts', files: ['backup-lib.sh', 'sqlite-lib.sh', 'sqlite-backup.sh', 'sqlite-integrity-check.sh'] });
+    expect(vw.scripts).toEqual({ configMapName: 'vw-backup-scripts', files: ['backup-lib.sh', 'sqlite-lib.sh', 'sqlite-backup.sh', 'sqlite-integrity-check.sh', 'sqlite-restore.sh'] });
     const [backup, integrity] = vw.jobs;
     expect([backup.name, backup.staleAfter.toHuman(), backup.timeout.toHuman(), backup.failedJobsHistoryLimit]).toEqual(['vw-backup', '9 hours', '1 hour', 5]);
     expect([integrity.name, integrity.staleAfter.toHuman(), integrity.timeout.toHuman(), integrity.failedJobsHistoryLimit, integrity.retention]).toEqual(['vw-integrity-check', '1 hour 30 minutes', '30 minutes', 25, undefined]);

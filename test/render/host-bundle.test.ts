@@ -27,6 +27,7 @@ describe('renderHostBundle', () => {
       ['daily-backup.sh', '0755'],
       ['offsite-sync-backup.sh', '0755'],
       ['nfs-change-tracker.sh', '0755'],
+      ['host-restore.sh', '0755'],
       ['host.env', '0644'],
       ['lvm-pvc-snapshot.service', '0644'],
       ['lvm-pvc-snapshot.timer', '0644'],
@@ -42,7 +43,7 @@ describe('renderHostBundle', () => {
     const units = renderHostUnits(host);
     const expected: BundleFile[] = [
       { name: 'install.sh', mode: '0755', content: '# host-install.sh\n' },
-      ...['backup-lib.sh', 'sqlite-lib.sh', 'host-lib.sh', 'lvm-pvc-snapshot.sh', 'daily-backup.sh', 'offsite-sync-backup.sh', 'nfs-change-tracker.sh'].map((s): BundleFile => ({ name: s, mode: '0755', content: `# ${s}\n` })),
+      ...['backup-lib.sh', 'sqlite-lib.sh', 'host-lib.sh', 'lvm-pvc-snapshot.sh', 'daily-backup.sh', 'offsite-sync-backup.sh', 'nfs-change-tracker.sh', 'host-restore.sh'].map((s): BundleFile => ({ name: s, mode: '0755', content: `# ${s}\n` })),
       { name: 'host.env', mode: '0644', content: renderHostConfig(host) },
       ...Object.entries(units).map(([name, content]): BundleFile => ({ name, mode: '0644', content })),
     ];
@@ -59,6 +60,7 @@ describe('renderHostBundle', () => {
         `file 0755 ${LIB}/daily-backup.sh daily-backup.sh`,
         `file 0755 ${LIB}/offsite-sync-backup.sh offsite-sync-backup.sh`,
         `file 0755 ${LIB}/nfs-change-tracker.sh nfs-change-tracker.sh`,
+        `file 0755 ${LIB}/host-restore.sh host-restore.sh`,
         'file 0644 /etc/backup-policy/host.env host.env',
         'file 0644 /etc/systemd/system/lvm-pvc-snapshot.service lvm-pvc-snapshot.service',
         'file 0644 /etc/systemd/system/lvm-pvc-snapshot.timer lvm-pvc-snapshot.timer',
@@ -71,6 +73,7 @@ describe('renderHostBundle', () => {
         `link /usr/local/bin/daily-backup ${LIB}/daily-backup.sh`,
         `link /usr/local/bin/offsite-sync-backup ${LIB}/offsite-sync-backup.sh`,
         `link /usr/local/bin/nfs-change-tracker ${LIB}/nfs-change-tracker.sh`,
+        `link /usr/local/bin/host-restore ${LIB}/host-restore.sh`,
         'timer lvm-pvc-snapshot.timer',
         'timer daily-backup.timer',
         'timer offsite-sync-backup.timer',
@@ -88,6 +91,7 @@ describe('renderHostBundle', () => {
       'link /usr/local/bin/daily-backup /opt/bp/daily-backup.sh',
       'link /usr/local/bin/offsite-sync-backup /opt/bp/offsite-sync-backup.sh',
       'link /usr/local/bin/nfs-change-tracker /opt/bp/nfs-change-tracker.sh',
+      'link /usr/local/bin/host-restore /opt/bp/host-restore.sh',
       'service nfs-change-tracker.service /opt/bp/backup-lib.sh /opt/bp/sqlite-lib.sh /opt/bp/host-lib.sh /opt/bp/nfs-change-tracker.sh /etc/backup-policy/host.env /etc/systemd/system/nfs-change-tracker.service',
     ]);
   });

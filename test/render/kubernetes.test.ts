@@ -618,6 +618,6 @@ describe('volumes and scripts', () => {
         'sqlite-integrity-check.sh': 'true\n',
       },
     });
-    expect(Object.keys(renderScriptConfigMap(sqlite, (name) => scripts[name]).data)).toEqual(['backup-lib.sh', 'sqlite-lib.sh', 'sqlite-backup.sh', 'sqlite-integrity-check.sh']);
+    expect(Object.keys(renderScriptConfigMap(sqlite, (name) => scripts[name]).data)).toEqual(['backup-lib.sh', 'sqlite-lib.sh', 'sqlite-backup.sh', 'sqlite-integrity-check.sh', 'sqlite-restore.sh']);
   });
 });

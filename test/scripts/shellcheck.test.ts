@@ -53,7 +53,7 @@ describe('shellcheck', () => {
       .readdirSync(SCRIPTS_DIR)
       .filter((f) => f.endsWith('.sh') && /^\. .*\/sqlite-lib\.sh"$/m.test(fs.readFileSync(path.join(SCRIPTS_DIR, f), 'utf8')))
       .sort();
-    expect(sourcing).toEqual(['daily-backup.sh', 'sqlite-backup.sh', 'sqlite-integrity-check.sh']);
+    expect(sourcing).toEqual(['daily-backup.sh', 'host-restore.sh', 'sqlite-backup.sh', 'sqlite-integrity-check.sh', 'sqlite-restore.sh']);
     expect(fs.readFileSync(path.join(SCRIPTS_DIR, 'backup-lib.sh'), 'utf8')).not.toMatch(/backup_sqlite_/);
   });
 

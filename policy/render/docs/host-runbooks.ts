@@ -1,4 +1,5 @@
 import type { HostPlan, PlannedHostTimerJob } from '../../plan/host-plan';
+import { hostRestoreCommand, type HostRestoreRequest } from '../host-restore';
 import type { TimelineJob } from './timeline';
 
 /**
@@ -21,6 +22,39 @@ systemctl status ${job.name}.service ${job.name}.timer
 journalctl -u ${job.name}.service --since "2 days ago"
 systemctl list-timers '${job.name}*'
 \`\`\``;
+}
+
+/**
+ * The restores of the daily backup's copies, through host-restore (the same command renderer as
+ * `backup-policy host-restore`); placeholders in capitals.
+ */
+function restoreSections(d: HostPlan): string {
+  const cmd = (request: HostRestoreRequest) => hostRestoreCommand(d, request);
+  const disk = d.fileBackup.mountPoint;
+  return `### Restore files of a PVC
+
+Run as root on the Proxmox host (\`ssh root@${d.address}\`): the copies are on its backup disk, ${disk}, and no Job can reach them. \`backup-policy host-restore files ...\` prints the same command for given names.
+
+\`\`\`sh
+${cmd({ kind: 'list', pvc: 'NAMESPACE/PVC' })}   # the weeks holding the PVC (${d.fileBackup.weeklyGenerations} kept)
+# Restoring in place: scale the workload to 0, mount the PVC's volume (e.g. on /mnt/restore), then:
+${cmd({ kind: 'files', week: 'latest', pvc: 'NAMESPACE/PVC', to: '/mnt/restore', overwrite: false })}
+${cmd({ kind: 'files', week: 'YYYY-WW', pvc: 'NAMESPACE/PVC', path: 'PATH/IN/THE/VOLUME', to: '/mnt/restore', overwrite: false })}
+\`\`\`
+
+\`--to\` is the volume's root: \`--path\` lands at the same place below it. Owners, modes, times, symlinks (as links, never followed) and hard links come back as daily-backup copied them, from \`${disk}/pvc-data/<week>/<namespace>/<pvc>/\`. Without \`--yes\` nothing existing is replaced: the command lists what it would replace and stops; with \`--yes\` it replaces those files. Files the copy lacks are left alone. Afterwards every restored file is compared with the copy by checksum. A \`--to\` on the backup disk is refused.
+
+### Restore an SQLite database
+
+\`\`\`sh
+${cmd({ kind: 'list', db: 'NAMESPACE/PVC/PATH/IN/THE/VOLUME' })}   # its copies, oldest first
+# Stop the application, mount the volume, then:
+${cmd({ kind: 'sqlite', db: 'NAMESPACE/PVC/PATH/IN/THE/VOLUME', copy: 'latest', to: '/mnt/restore/PATH/IN/THE/VOLUME', overwrite: false })}
+\`\`\`
+
+The copies are \`${disk}/sqlite-backup/<namespace>/<pvc>/<path in the volume>/sqlite_<timestamp>.sqlite3\`, one consistent file each (the WAL included). The copy must pass \`PRAGMA integrity_check\` (and match its manifest, when it has one) before anything changes; it is written beside the target and renamed over it, with the target's owner, mode and WAL mode. The replaced database and its \`-wal\`/\`-shm\` are moved aside as \`<name>.replaced-<timestamp>\` (stale WAL files beside the new database would corrupt it); remove them once the application works. Without \`--yes\` an existing database is not replaced.
+
+Both push \`backup_restore_last_run_success\`, \`backup_restore_duration_seconds\` (service \`daily-backup\`, kind \`restore-files\` / \`restore-sqlite\`, \`runner="host"\`).`;
 }
 
 const sections = {
@@ -54,15 +88,7 @@ ls ${d.fileBackup.mountPoint}/pvc-data/            # one folder per ISO week, ${
 systemctl start ${job.name}.service
 \`\`\`
 
-### Restore files of a PVC
-
-\`\`\`sh
-ls ${d.fileBackup.mountPoint}/pvc-data/<YYYY-WW>/<namespace>/<pvc>/
-# scale the workload down, mount its volume, then:
-rsync -aHAX --delete ${d.fileBackup.mountPoint}/pvc-data/<YYYY-WW>/<namespace>/<pvc>/ /mnt/<the mounted volume>/
-\`\`\`
-
-SQLite copies: \`${d.fileBackup.mountPoint}/sqlite-backup/<namespace>/<pvc>/...\`; check one with \`sqlite3 -bail "file:<copy>?mode=ro" "PRAGMA integrity_check;"\` (must print exactly \`ok\`).`,
+${restoreSections(d)}`,
   }),
   'offsite-sync-backup': (job: PlannedHostTimerJob, d: HostPlan) => ({
     title: 'Offsite sync',

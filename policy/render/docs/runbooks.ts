@@ -33,6 +33,7 @@ function copies(service: PlannedService): string {
 function restoreSection(service: PlannedService): string {
   const restore = service.restore;
   if (!restore) return service.restoreSteps.join('\n');
+  if (restore.ownSteps) return service.restoreSteps.join('\n');
   const example = (mode: string) => (mode === 'per-database' ? `--mode per-database --database '<db>'` : `--mode ${mode}`);
   return [
     `Restores run as a Kubernetes Job from the same image, with the same Secrets, the backup volume mounted read-only. \`backup-policy restore\` renders it from the policy; it refuses to replace existing data (and says what it would replace) unless given \`--yes\`.`,

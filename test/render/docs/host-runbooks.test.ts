@@ -91,13 +91,28 @@ systemctl start daily-backup.service
 
 ### Restore files of a PVC
 
+Run as root on the Proxmox host (\`ssh root@192.168.1.10\`): the copies are on its backup disk, /mnt/backup, and no Job can reach them. \`backup-policy host-restore files ...\` prints the same command for given names.
+
 \`\`\`sh
-ls /mnt/backup/pvc-data/<YYYY-WW>/<namespace>/<pvc>/
-# scale the workload down, mount its volume, then:
-rsync -aHAX --delete /mnt/backup/pvc-data/<YYYY-WW>/<namespace>/<pvc>/ /mnt/<the mounted volume>/
+/usr/local/lib/backup-policy/host-restore.sh list --pvc NAMESPACE/PVC   # the weeks holding the PVC (4 kept)
+# Restoring in place: scale the workload to 0, mount the PVC's volume (e.g. on /mnt/restore), then:
+/usr/local/lib/backup-policy/host-restore.sh files --week latest --pvc NAMESPACE/PVC --to /mnt/restore
+/usr/local/lib/backup-policy/host-restore.sh files --week YYYY-WW --pvc NAMESPACE/PVC --path PATH/IN/THE/VOLUME --to /mnt/restore
 \`\`\`
 
-SQLite copies: \`/mnt/backup/sqlite-backup/<namespace>/<pvc>/...\`; check one with \`sqlite3 -bail "file:<copy>?mode=ro" "PRAGMA integrity_check;"\` (must print exactly \`ok\`).
+\`--to\` is the volume's root: \`--path\` lands at the same place below it. Owners, modes, times, symlinks (as links, never followed) and hard links come back as daily-backup copied them, from \`/mnt/backup/pvc-data/<week>/<namespace>/<pvc>/\`. Without \`--yes\` nothing existing is replaced: the command lists what it would replace and stops; with \`--yes\` it replaces those files. Files the copy lacks are left alone. Afterwards every restored file is compared with the copy by checksum. A \`--to\` on the backup disk is refused.
+
+### Restore an SQLite database
+
+\`\`\`sh
+/usr/local/lib/backup-policy/host-restore.sh list --db NAMESPACE/PVC/PATH/IN/THE/VOLUME   # its copies, oldest first
+# Stop the application, mount the volume, then:
+/usr/local/lib/backup-policy/host-restore.sh sqlite --db NAMESPACE/PVC/PATH/IN/THE/VOLUME --copy latest --to /mnt/restore/PATH/IN/THE/VOLUME
+\`\`\`
+
+The copies are \`/mnt/backup/sqlite-backup/<namespace>/<pvc>/<path in the volume>/sqlite_<timestamp>.sqlite3\`, one consistent file each (the WAL included). The copy must pass \`PRAGMA integrity_check\` (and match its manifest, when it has one) before anything changes; it is written beside the target and renamed over it, with the target's owner, mode and WAL mode. The replaced database and its \`-wal\`/\`-shm\` are moved aside as \`<name>.replaced-<timestamp>\` (stale WAL files beside the new database would corrupt it); remove them once the application works. Without \`--yes\` an existing database is not replaced.
+
+Both push \`backup_restore_last_run_success\`, \`backup_restore_duration_seconds\` (service \`daily-backup\`, kind \`restore-files\` / \`restore-sqlite\`, \`runner="host"\`).
 `);
   });
 

@@ -48,24 +48,27 @@ kubectl -n cache create job --from=cronjob/cache-backup cache-backup-manual-$(da
 
 ### Restore
 
+No restore Job: the policy does not declare this service's \`data\` (Redis's data volume and workload); declare it to get one. By hand:
+
 Run the file commands where the copies are: on the NFS server, or any machine that mounts the export (\`/srv/nfs/cache-backup\`); the \`kubectl\` ones where you reach the cluster.
 
 \`\`\`sh
 redis-check-rdb /srv/nfs/cache-backup/dump_<ts>.rdb             # must end with "RDB looks OK"
 kubectl -n cache scale statefulset/<redis> --replicas=0   # Redis rewrites dump.rdb on shutdown: stop it first
-# copy the file into the Redis data volume as dump.rdb. The copies are 0600 root (the jobs
-# write under umask 077) and Redis refuses to load a file it cannot read: hand it to its user.
+# copy the file into the Redis data volume as dump.rdb. The copies are 0600 (the jobs write under
+# umask 077) and Redis refuses to load a file it cannot read: hand it to its user.
 cp <the copy> <data volume>/dump.rdb && chown <redis uid>:<redis gid> <data volume>/dump.rdb && chmod 0640 <data volume>/dump.rdb
-# appendonly yes: Redis would load the append-only files instead; move them aside so it loads the RDB.
-mv <data volume>/appendonlydir <data volume>/appendonlydir.before-restore   # only if it exists
+# appendonly yes: Redis ignores dump.rdb while append-only files exist, and starts EMPTY when they are
+# missing. Move the old ones aside and make the copy the base of a new set:
+mv <data volume>/appendonlydir <data volume>/appendonlydir.before-restore
+mkdir <data volume>/appendonlydir && cp <the copy> <data volume>/appendonlydir/appendonly.aof.1.base.rdb
+printf 'file appendonly.aof.1.base.rdb seq 1 type b\\n' > <data volume>/appendonlydir/appendonly.aof.manifest   # then chown -R as above
 kubectl -n cache scale statefulset/<redis> --replicas=1
-# appendonly yes: once the keys are back, rebuild the append-only files from them
-kubectl -n cache exec <redis pod> -- redis-cli BGREWRITEAOF
 \`\`\`
 `);
   });
 
-  test('an integrity-checked SQLite service: both jobs in the table, the IntegrityFail meaning, the backup job in the commands', () => {
+  test('an integrity-checked SQLite service: both jobs in the table, the IntegrityFail meaning, the backup job in the commands, the restore Job between stopping and starting the writer', () => {
     const [service] = planPolicy(
       policyOf({
         vw: {
@@ -73,7 +76,7 @@ kubectl -n cache exec <redis pod> -- redis-cli BGREWRITEAOF
           namespace: 'vaultwarden',
           displayName: 'Vaultwarden',
           schedule: 'every 6h',
-          data: { claimName: 'vw-data', database: 'db.sqlite3', extraPaths: ['rsa_key.pem'] },
+          data: { claimName: 'vw-data', database: 'db.sqlite3', extraPaths: ['rsa_key.pem'], workload: 'deployment/vw' },
           integrityCheck: { schedule: 'hourly' },
           retention: { keepWithin: '30d', keepLast: 8 },
         },
@@ -99,15 +102,28 @@ kubectl -n cache exec <redis pod> -- redis-cli BGREWRITEAOF
     );
     expect(page.slice(page.indexOf('### Restore'))).toBe(`### Restore
 
-Stop the writer first: a database restored under a running process is overwritten by its WAL.
+A restore Job (\`backup-policy restore\`, the backup job's image and user, the backup volume \`/srv/nfs/vw-backup\` read-only) copies \`db_<ts>.sqlite3\` into the claim \`vw-data\` as \`db.sqlite3\` (a temporary name, checked with \`PRAGMA integrity_check\`, then renamed) and unpacks \`rsa_key.pem\` from \`files_<ts>.tar.zst\` of the same run. It refuses while \`db.sqlite3-wal\` is not empty (a writer is running), and refuses to replace an existing database or extra path unless given \`--yes\`; what it replaces is renamed \`<name>.before-restore-<ts>\`, never deleted.
 
-\`\`\`sh
-kubectl -n vaultwarden scale deployment/vw --replicas=0
-sqlite3 -bail "file:/srv/nfs/vw-backup/db_<ts>.sqlite3?mode=ro" "PRAGMA integrity_check;"   # must print exactly: ok
-# in the vw-data volume: remove db.sqlite3-wal and db.sqlite3-shm, then copy the backup over db.sqlite3
-zstd -dc /srv/nfs/vw-backup/files_<ts>.tar.zst | tar -x -C <the vw-data volume>   # rsa_key.pem
-kubectl -n vaultwarden scale deployment/vw --replicas=1
-\`\`\`
+1. Stop the writer, where you reach the cluster: a database restored under a running process is overwritten by its WAL.
+
+   \`\`\`sh
+   kubectl -n vaultwarden scale deployment/vw --replicas=0
+   \`\`\`
+
+2. Run the restore Job, from a checkout of the policy where \`kubectl\` reaches the cluster (the Job itself runs in the cluster). \`latest\` is the newest verified copy; name another with \`--copy\`, as \`ls /srv/nfs/vw-backup\` shows it; add \`--yes\` to replace the live database:
+
+   \`\`\`sh
+   npx backup-policy restore vw [--copy db_<YYYYmmddTHHMMSSZ>.sqlite3] [--yes] | kubectl apply -f -
+   kubectl -n vaultwarden logs -f -l backup-policy/service=vw,app.kubernetes.io/component=restore-job
+   \`\`\`
+
+   The log lists every table's rows and every file restored (checked against the copy's manifest when there is one). It pushes \`backup_restore_last_run_success{service="vw"}\` and \`backup_restore_duration_seconds\`. \`--print-commands\` prints the same Job as shell commands; \`--target <claim>\` restores into another PVC.
+
+3. Start the writer again, where you reach the cluster:
+
+   \`\`\`sh
+   kubectl -n vaultwarden scale deployment/vw --replicas=1
+   \`\`\`
 `);
     // The manual run starts the job that keeps copies, not the integrity check.
     expect(page.slice(page.indexOf('## Mitigation'), page.indexOf('### Restore'))).toBe(`## Mitigation
