@@ -211,12 +211,14 @@ describe('PostgreSQL restore drills', () => {
 
   it('a drill stopped by its deadline stops its server, reports the failure and leaves the volume alone', async () => {
     const before = volumeDigest(nfs);
-    const job = await runJob(cluster, 'postgresql-full-drill', { claims: { 'postgresql-backup': nfs }, attempts: 1, activeDeadlineSeconds: 9 });
+    // A restore slower than the deadline: the image's zstd, after a minute's pause (a fault shim).
+    const slowZstd = '#!/bin/bash\nsleep 60\nexec /usr/bin/zstd "$@"\n';
+    const job = await runJob(cluster, 'postgresql-full-drill', { claims: { 'postgresql-backup': nfs }, attempts: 1, activeDeadlineSeconds: 15, shims: { zstd: slowZstd } });
     const pod = job.attempts[0];
     expect({ deadline: pod.deadlineExceeded, killed: pod.killedAfterGrace }).toEqual({ deadline: true, killed: false });
     expect(pod.code).not.toBe(0);
     expect(pod.stderr).toContain('ERROR: restore drill FAILED');
-    // The server was up (it starts in a few seconds) and the EXIT trap stopped it.
+    // The server was up (it starts in a few seconds, the restore then waits) and the EXIT trap stopped it.
     expect(pod.stderr).toMatch(/throwaway PostgreSQL 17/);
     expect(pod.stderr).toContain('stopped the throwaway PostgreSQL server');
     expect(volumeDigest(nfs)).toEqual(before);
