@@ -210,9 +210,12 @@ drill_queries() {
       backup_die "drill query $i failed"
     fi
     rm -f -- "$TMPDIR/.drill-query-error"
-    result=${result//[$'\r\n\t ']/}
+    # One value: surrounding blanks go, but two rows (or columns) must not join into one number.
+    result=${result//$'\r'/}
+    result=${result#"${result%%[![:space:]]*}"}
+    result=${result%"${result##*[![:space:]]}"}
     [[ $result =~ ^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$ ]] ||
-      backup_die "drill query $i (database '$db') returned '${result:0:100}', not one number"
+      backup_die "drill query $i (database '$db') returned '$(printf '%s' "$result" | head -c 100 | tr '\n\t' '  ')', not one number"
     verdict=$(jq -r --argjson i "$i" --argjson v "$result" '.[$i] as $q
       | [ (if $q.min != null and $v < $q.min then "below the minimum \($q.min)" else empty end),
           (if $q.max != null and $v > $q.max then "above the maximum \($q.max)" else empty end),

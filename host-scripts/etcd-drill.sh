@@ -64,8 +64,12 @@ drill_wait_for "$SERVER_PID" 120 "the throwaway etcd server" "$LOG" etcdctl --en
 drill_restore_finished
 backup_log "throwaway etcd $(etcd --version | sed -n 's/^etcd Version: //p') serves $copy on 127.0.0.1:$client_port"
 
-got=$(etcdctl --endpoints="$client" get '' --from-key --count-only -w json |
-  jq -c '{keys: (.count // 0), revision: .header.revision}') || backup_die "cannot count the keys of the restored server"
+# --count-only answers in the `fields` format only: "Count" : N and "Revision" : N lines.
+got=$(etcdctl --endpoints="$client" get '' --from-key --count-only -w fields |
+  sed -n 's/^"\(Count\|Revision\)" : \([0-9]*\)$/\1 \2/p' |
+  jq -R -s -c 'split("\n") | map(select(length > 0) | split(" ")) | map({key: .[0], value: (.[1] | tonumber)}) | from_entries
+    | if has("Revision") then {keys: (.Count // 0), revision: .Revision} else error("no revision") end') ||
+  backup_die "cannot count the keys of the restored server"
 diff=$(jq -r --argjson got "$got" '.etcd as $w
   | if $w == null then "the manifest has no etcd section"
     else

@@ -33,15 +33,20 @@ stop_server() {
 CLIENT=(mariadb --no-defaults --socket="$SOCKET" --user=root --default-character-set=utf8mb4)
 
 start_server() {
+  local -a as_user=()
+  # The server refuses to run as root unless told to (a service whose backup job runs as root),
+  # and the install script would hand the files to a mysql user.
+  if ((EUID == 0)); then as_user=(--user=root); fi
   drill_on_stop stop_server
-  backup_run mariadb-install-db --no-defaults --datadir="$DATA" --auth-root-authentication-method=normal \
+  backup_run mariadb-install-db --no-defaults "${as_user[@]}" --datadir="$DATA" --auth-root-authentication-method=normal \
     --skip-test-db --skip-name-resolve >"$LOG" 2>&1 || {
     drill_log_tail "$LOG" mariadb-install-db
     backup_die "mariadb-install-db failed"
   }
-  # --skip-grant-tables: a full copy restores the production accounts (mysql.global_priv), whose
-  # passwords the drill does not have; the server has no network, so nobody else can connect.
-  mariadbd --no-defaults --datadir="$DATA" --socket="$SOCKET" --skip-networking --skip-grant-tables \
+  # A full copy replaces the accounts (mysql.global_priv) with production's, whose passwords the
+  # drill has not; no FLUSH PRIVILEGES follows, so the server keeps the passwordless root it
+  # started with until it stops. No network: nothing else can connect to it.
+  mariadbd --no-defaults "${as_user[@]}" --datadir="$DATA" --socket="$SOCKET" --skip-networking \
     --pid-file="$DRILL_DIR/mysqld.pid" --log-error="$LOG" --tmpdir="$TMPDIR" --innodb-buffer-pool-size=256M \
     --innodb-flush-log-at-trx-commit=0 --skip-log-bin --character-set-server=utf8mb4 &
   SERVER_PID=$!
@@ -50,13 +55,14 @@ start_server() {
 }
 
 # load COPY [DATABASE]: the copy into the server; a per-database copy into DATABASE, created first
-# (utf8mb4: the drill checks rows, not the database's default collation).
+# unless the fresh server has it (the mysql schema) (utf8mb4: the drill checks rows, not the
+# database's default collation).
 load() {
   local copy=$1 db=${2:-} rc=0 status
   local -a target=()
   if [[ -n $db ]]; then
     # shellcheck disable=SC2016 # the backquotes are MariaDB's identifier quotes
-    "${CLIENT[@]}" <<<"CREATE DATABASE \`${db//\`/\`\`}\` CHARACTER SET utf8mb4" || return 1
+    "${CLIENT[@]}" <<<"CREATE DATABASE IF NOT EXISTS \`${db//\`/\`\`}\` CHARACTER SET utf8mb4" || return 1
     target=(--database="$db")
   fi
   set +o pipefail
@@ -67,8 +73,8 @@ load() {
     backup_log "ERROR: cannot decompress $copy"
     rc=1
   fi
-  # The client's message quotes the statement ("near '...'"), which can be data: not logged.
-  sed -E "s/ near '.*/ near (statement not logged)/" "$TMPDIR/.drill-load-errors" | head -n 5 | while IFS= read -r line; do
+  # Only the client's ERROR lines, without the statement they quote ("near '...'"): it can be data.
+  grep '^ERROR' "$TMPDIR/.drill-load-errors" | sed -E "s/ near '.*/ near (statement not logged)/" | head -n 5 | while IFS= read -r line; do
     backup_log "mariadb: $line"
   done
   rm -f -- "$TMPDIR/.drill-load-errors"
@@ -115,7 +121,7 @@ counted() {
 
 # The manifest's mysql schema without the statistics tables, for the same reason.
 manifest_without_stats() {
-  jq -c '.databases.mysql.tables? |= (if . then with_entries(select(.key | test("^innodb_(index|table)_stats$") | not)) else . end)' "$DRILL_MANIFEST" \
+  jq -c 'if .databases.mysql.tables then .databases.mysql.tables |= with_entries(select(.key | test("^innodb_(index|table)_stats$") | not)) else . end' "$DRILL_MANIFEST" \
     >"$TMPDIR/.drill-manifest.json" || backup_die "cannot read the manifest of $1"
   DRILL_MANIFEST=$TMPDIR/.drill-manifest.json
   backup_track "$DRILL_MANIFEST"
@@ -170,6 +176,7 @@ drill_per_database() {
     drill_restore_finished
     drill_use_manifest "$copy"
     got=$(counted "$copy" "$db") || exit 1
+    manifest_without_stats "$copy"
     drill_compare_databases "$copy" "$got"
   done
   if ((${#names[@]} == 1)); then default=${names[0]}; fi

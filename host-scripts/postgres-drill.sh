@@ -53,16 +53,19 @@ start_server() {
     drill_log_tail "$LOG" postgres
     backup_die "the throwaway PostgreSQL server did not start"
   }
-  backup_log "throwaway PostgreSQL $("$PGBIN/postgres" -V | awk '{print $NF}') on the socket in $SOCKET_DIR (no TCP)"
+  backup_log "throwaway PostgreSQL $("$PGBIN/postgres" -V | sed -n 's/^postgres (PostgreSQL) \([^ ]*\).*/\1/p') on the socket in $SOCKET_DIR (no TCP)"
 }
 
 # The drill's own server, for the restore script and every client below.
 export PGHOST=$SOCKET_DIR PGPORT=5432 PGUSER=drill PGDATABASE=postgres
 
 # restore COPY [DATABASE]: postgres-restore.sh against the throwaway server. It pushes nothing
-# (no Pushgateway for it): the drill reports under its own series.
+# (no Pushgateway for it): the drill reports under its own series. A database copy restores from
+# template1, so that the copy of the postgres database can replace the fresh cluster's own.
 restore() {
-  PUSHGATEWAY_URL='' RESTORE_COPY=$1 RESTORE_DATABASE=${2:-} RESTORE_OVERWRITE='' \
+  local maintenance=postgres
+  if [[ -n ${2:-} ]]; then maintenance=template1; fi
+  PGDATABASE=$maintenance PUSHGATEWAY_URL='' RESTORE_COPY=$1 RESTORE_DATABASE=${2:-} RESTORE_OVERWRITE='' \
     bash "$SCRIPTS/postgres-restore.sh" "$mode"
 }
 

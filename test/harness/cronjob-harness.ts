@@ -23,8 +23,9 @@
  *   (nothing listens on port 53), so an unmapped name fails at once and no lookup leaves the machine.
  *   A host-network pod without `dns_policy: ClusterFirstWithHostNet` gets the node's resolver in
  *   Kubernetes, which knows no cluster names: such a pod sees only localhost here.
- * - The image: the container's root is the backup-tools root filesystem, built by mmdebstrap from
- *   images/backup-tools/packages.txt, the list the Dockerfile installs (test/support/rootfs.ts),
+ * - The image: the container's root is the backup-tools root filesystem (the backup-drill one for a
+ *   container whose image is backup-drill: the restore drills), built by mmdebstrap from
+ *   images/<image>/packages.txt, the lists the Dockerfiles install (test/support/rootfs.ts),
  *   under a per-pod overlay as a container runtime does, so mount points can be created without
  *   touching the cached image. Its binaries, its `/etc` (passwd with user 10001), its default PATH,
  *   HOME as the runtime derives it from that passwd; `/usr/local/sbin`, first on the image's PATH and
@@ -48,7 +49,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { requireRootfs } from '../support/rootfs';
+import { requireRootfs, type ImageName } from '../support/rootfs';
 
 // ---------------------------------------------------------------------------------------------
 // Reading the synthesized stack
@@ -78,6 +79,8 @@ export interface VolumeEntry {
 export interface CronJobView {
   name: string;
   namespace: string;
+  /** The container's image: decides which root filesystem the pod runs in (imageRootfs). */
+  image: string;
   command: string[];
   args: string[];
   env: EnvEntry[];
@@ -130,6 +133,7 @@ export function cronJob(stack: any, name: string): CronJobView {
   return {
     name,
     namespace: cj.metadata.namespace ?? 'default',
+    image: container.image ?? '',
     command: container.command ?? [],
     args: container.args ?? [],
     env: container.env ?? [],
@@ -167,6 +171,7 @@ export function jobManifestView(job: any): CronJobView {
   return {
     name: job.metadata.name,
     namespace: job.metadata.namespace ?? 'default',
+    image: c.image ?? '',
     command: c.command ?? [],
     args: c.args ?? [],
     env: (c.env ?? []).map((e: any) => (e.valueFrom ? { name: e.name, value_from: { secret_key_ref: { name: e.valueFrom.secretKeyRef.name, key: e.valueFrom.secretKeyRef.key } } } : { name: e.name, value: e.value })),
@@ -542,6 +547,15 @@ function preparePod(work: string, view: CronJobView, cluster: TestCluster, opts:
   return tmpDir;
 }
 
+/**
+ * The root filesystem a pod's image stands for: the restore drills' image (backup-drill, the tools
+ * plus the servers a drill starts) by its name, every other image is backup-tools, as before.
+ */
+export function imageRootfs(view: CronJobView): ImageName {
+  const repository = view.image.replace(/@.*$/, '').replace(/:[^/:]*$/, '');
+  return repository.endsWith('/backup-drill') || repository === 'backup-drill' ? 'backup-drill' : 'backup-tools';
+}
+
 /** Starts one pod of the CronJob `name`. */
 export function startPod(cluster: TestCluster, name: string, opts: PodOptions = {}): RunningPod {
   const view = opts.job ?? cronJob(cluster.stack, name);
@@ -550,7 +564,7 @@ export function startPod(cluster: TestCluster, name: string, opts: PodOptions = 
   }
   if (!view.readOnlyRootFilesystem) throw new Error(`${name}: the harness expects read_only_root_filesystem`);
   if ((view.addCapabilities ?? []).length > 0 && view.runAsUser !== 0) throw new Error(`${name}: the harness models added capabilities for root only`);
-  const rootfs = requireRootfs('backup-tools');
+  const rootfs = requireRootfs(imageRootfs(view));
   fs.mkdirSync(PODS_ROOT, { recursive: true, mode: 0o700 });
   // As the CronJob controller and the Job controller name it: <cronjob>-<scheduled minute>-<5 chars>.
   const podName = `${name}-${Math.floor(Date.now() / 60000)}-${crypto.randomBytes(3).toString('hex').slice(0, 5)}`;

@@ -21,7 +21,9 @@ describe('shellcheck', () => {
     const r = await run('shellcheck', ['-x', '--severity=style', '--format=gcc', ...scripts], { cwd: SCRIPTS_DIR });
     expect(r.stdout + r.stderr).toBe('');
     expect(r.code).toBe(0);
-  });
+    // One shellcheck over every script, each following backup-lib.sh: about a minute of CPU with the
+    // drill scripts, more than the default timeout on a loaded machine.
+  }, 300000);
 
   it('finds the problems it is supposed to find (the check is live)', async () => {
     const bad = path.join(fs.mkdtempSync('/tmp/bp-sc-'), 'bad.sh');
