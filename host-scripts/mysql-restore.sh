@@ -197,7 +197,7 @@ counts_into() {
 # check_manifest COPY GOT: the manifest's counts against GOT (lines from counts_into); logs every
 # difference and fails, or logs what matched.
 check_manifest() {
-  local copy=$1 got=$2 merged diffs n=0 line
+  local copy=$1 got=$2 merged diffs n=0 line summary
   backup_tmpfile "$TMPDIR" counts-merged || exit 1
   merged=$BACKUP_TMP
   jq -s 'add // {}' "$got" >"$merged" || backup_die "cannot read the counts after the restore"
@@ -210,8 +210,10 @@ check_manifest() {
     done <<<"$diffs"
     backup_die "$n counts after the restore differ from $copy.manifest.json (above)"
   fi
-  backup_log "counts match $copy.manifest.json: $(jq -r --argjson skip "$SYSTEM_SCHEMAS_JSON" '[.databases | to_entries[] | select(.key as $k | $skip | any(.[]; . == $k) | not) | .value.tables // {}]
-    | "\(length) databases, \(map(length) | add // 0) tables, \(map(.[]) | add // 0) rows"' "$MANIFEST")"
+  summary=$(jq -r --argjson skip "$SYSTEM_SCHEMAS_JSON" '[.databases | to_entries[] | select(.key as $k | $skip | any(.[]; . == $k) | not) | .value.tables // {}]
+    | "\(length) databases, \(map(length) | add // 0) tables, \(map(.[]) | add // 0) rows"' "$MANIFEST") ||
+    backup_die "cannot read $copy.manifest.json"
+  backup_log "counts match $copy.manifest.json: $summary"
 }
 
 # check_manifest_databases COPY NAMES: counts every database NAMES lists (NUL-separated, those on
@@ -243,11 +245,12 @@ target_accounts() {
 
 # The copy's INSERT statements for mysql.global_priv (MariaDB 10.4 and later), from its mysql
 # schema only, each as one line. mariadb-dump writes the statement on one line or one row per
-# line; either way a line break falls only between rows (values escape theirs as \n).
+# line; either way a line break falls only between rows (values escape theirs as \n). The
+# account tables come in the mysql schema's first section: reading stops at the section's end.
 # shellcheck disable=SC2016 # awk program: its $ are awk's
 GLOBAL_PRIV_AWK='
 inserting { statement = statement " " $0; if ($0 ~ /;$/) { print statement; inserting = 0 }; next }
-/^USE `/ { in_mysql = ($0 == "USE `mysql`;"); next }
+/^USE `/ { if (in_mysql) exit; in_mysql = ($0 == "USE `mysql`;"); next }
 in_mysql && index($0, "INSERT INTO `global_priv` VALUES") == 1 {
   statement = $0
   if ($0 ~ /;$/) print statement; else inserting = 1

@@ -269,7 +269,7 @@ counts_into() {
 # check_manifest COPY GOT: the manifest's counts against GOT (lines from counts_into); logs every
 # difference and fails, or logs what matched.
 check_manifest() {
-  local copy=$1 got=$2 merged diffs n=0 line
+  local copy=$1 got=$2 merged diffs n=0 line summary
   backup_tmpfile "$TMPDIR" counts-merged || exit 1
   merged=$BACKUP_TMP
   jq -s 'add // {}' "$got" >"$merged" || backup_die "cannot read the counts after the restore"
@@ -282,7 +282,9 @@ check_manifest() {
     done <<<"$diffs"
     backup_die "$n counts after the restore differ from $copy.manifest.json (above)"
   fi
-  backup_log "counts match $copy.manifest.json: $(jq -r '[.databases | length, ([.databases[] | .tables // {} | length] | add // 0), ([.databases[] | .tables // {} | .[]] | add // 0), ([.databases[] | .largeObjects // 0] | add // 0)] | "\(.[0]) databases, \(.[1]) tables, \(.[2]) rows, \(.[3]) large objects"' "$MANIFEST")"
+  summary=$(jq -r '[.databases[]] | "\(length) databases, \(map(.tables // {} | length) | add // 0) tables, \(map(.tables // {} | .[]) | add // 0) rows, \(map(.largeObjects // 0) | add // 0) large objects"' "$MANIFEST") ||
+    backup_die "cannot read $copy.manifest.json"
+  backup_log "counts match $copy.manifest.json: $summary"
 }
 
 restore_per_database() {
