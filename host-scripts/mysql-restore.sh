@@ -131,26 +131,213 @@ tables_in() {
   mysql_sql <<<"SELECT COUNT(*) FROM information_schema.tables WHERE table_type = 'BASE TABLE' AND $1"
 }
 
-restore_full() {
-  local copy names db errors counts databases tables_dumped tables
+# --- The copy's manifest (host-scripts/CONTRACT.md, "Backup manifest") -------------------------
+# The backup writes <copy>.manifest.json beside each copy: the rows of every table that restoring
+# that copy yields. When it is there, the restored server is counted the same way and compared; a
+# copy without one (made before manifests) is checked against its own statements only. The
+# server's own schemas are not compared: it rewrites their statistics tables itself.
+SYSTEM_SCHEMAS_JSON='["information_schema", "performance_schema", "sys", "mysql"]'
+
+# manifest_of COPY: sets MANIFEST to COPY's manifest, or empty when it has none. A manifest that
+# is not a format-1 manifest of this very copy (another copy's, another engine's or mode's, a size
+# that differs) fails the restore: its counts would prove nothing.
+manifest_of() {
+  local copy=$1 file size
+  file=$BACKUP_DIR/$copy.manifest.json
+  MANIFEST=''
+  if [[ ! -e $file ]]; then
+    backup_log "$copy has no manifest (copies made before manifests): counts checked against the copy's own statements"
+    return 0
+  fi
+  size=$(stat -c %s -- "$BACKUP_DIR/$copy") || backup_die "cannot read the size of $copy"
+  jq -e --arg copy "${copy##*/}" --arg engine "$BACKUP_ENGINE" --arg kind "${BACKUP_KIND#restore-}" --argjson size "$size" \
+    '.format == 1 and .copy == $copy and .engine == $engine and .kind == $kind and .bytes == $size and (.databases | type) == "object"' \
+    "$file" >/dev/null 2>&1 ||
+    backup_die "$copy.manifest.json does not describe $copy (format 1, engine $BACKUP_ENGINE, kind ${BACKUP_KIND#restore-}, $size bytes): the copy or its manifest is damaged"
+  MANIFEST=$file
+}
+
+# The manifest's databases against the counts after the restore (GOT, same shape), as one line
+# per difference naming the database and table, expected (the manifest) and got (the server).
+# shellcheck disable=SC2016 # jq program: its $ are jq's
+MANIFEST_DIFF_JQ='
+def rows: if . == null then "no table" else "\(.) rows" end;
+$got[0] as $g
+| .databases | to_entries[] | select(.key as $k | $skip | any(.[]; . == $k) | not)
+| .key as $db | .value as $e | $g[$db] as $h
+| if $h == null then "database '"'"'\($db)'"'"': in the manifest, missing after the restore"
+  else
+    ($e.tables // {}) as $et | ($h.tables // {}) as $ht
+    | ($et + $ht | keys[]) as $t | select($et[$t] != $ht[$t])
+    | "database '"'"'\($db)'"'"', table \($t): expected \($et[$t] | rows), got \($ht[$t] | rows)"
+  end
+'
+
+# One database's counts in the manifest's shape, {"tables": {"<table>": rows}}: base tables (and
+# system-versioned ones, whose current rows the dump holds), counted in one statement the server
+# builds from its catalog, names quoted by the server itself. --raw: the JSON's backslashes as sent.
+counts_sql() {
+  printf '%s\n' "SET SESSION group_concat_max_len = 1073741824;
+SELECT GROUP_CONCAT(CONCAT('SELECT ', QUOTE(table_name), ' AS t, COUNT(*) AS n FROM \`', REPLACE(table_schema, '\`', '\`\`'), '\`.\`', REPLACE(table_name, '\`', '\`\`'), '\`') SEPARATOR ' UNION ALL ') INTO @counts
+  FROM information_schema.tables WHERE table_schema = $(name_literal "$1") AND table_type IN ('BASE TABLE', 'SYSTEM VERSIONED');
+SET @counts = CONCAT('SELECT JSON_OBJECT(''tables'', IFNULL(JSON_OBJECTAGG(t, n), JSON_OBJECT())) FROM (',
+  IFNULL(@counts, 'SELECT NULL AS t, 0 AS n FROM DUAL WHERE FALSE'), ') x');
+PREPARE counts FROM @counts;
+EXECUTE counts;
+DEALLOCATE PREPARE counts;"
+}
+
+# counts_into DB FILE: appends {"DB": counts} to FILE (one JSON object per line).
+counts_into() {
+  local db=$1 counts
+  counts=$(counts_sql "$db" | mysql_sql --raw) || backup_die "cannot count the rows of '$db' after the restore"
+  jq -c --arg db "$db" '{($db): .}' <<<"$counts" >>"$2" || backup_die "unexpected counts from '$db'"
+}
+
+# check_manifest COPY GOT: the manifest's counts against GOT (lines from counts_into); logs every
+# difference and fails, or logs what matched.
+check_manifest() {
+  local copy=$1 got=$2 merged diffs n=0 line summary
+  backup_tmpfile "$TMPDIR" counts-merged || exit 1
+  merged=$BACKUP_TMP
+  jq -s 'add // {}' "$got" >"$merged" || backup_die "cannot read the counts after the restore"
+  diffs=$(jq -r --slurpfile got "$merged" --argjson skip "$SYSTEM_SCHEMAS_JSON" "$MANIFEST_DIFF_JQ" "$MANIFEST") ||
+    backup_die "cannot compare with $copy.manifest.json"
+  if [[ -n $diffs ]]; then
+    while IFS= read -r line; do
+      n=$((n + 1))
+      if ((n <= 20)); then backup_log "manifest mismatch: $line"; fi
+    done <<<"$diffs"
+    backup_die "$n counts after the restore differ from $copy.manifest.json (above)"
+  fi
+  summary=$(jq -r --argjson skip "$SYSTEM_SCHEMAS_JSON" '[.databases | to_entries[] | select(.key as $k | $skip | any(.[]; . == $k) | not) | .value.tables // {}]
+    | "\(length) databases, \(map(length) | add // 0) tables, \(map(.[]) | add // 0) rows"' "$MANIFEST") ||
+    backup_die "cannot read $copy.manifest.json"
+  backup_log "counts match $copy.manifest.json: $summary"
+}
+
+# check_manifest_databases COPY NAMES: counts every database NAMES lists (NUL-separated, those on
+# the server after the restore) and compares with the manifest.
+check_manifest_databases() {
+  local copy=$1 got db
   local -a dbs=()
+  backup_tmpfile "$TMPDIR" counts-restored || exit 1
+  got=$BACKUP_TMP
+  mapfile -d '' -t dbs <"$2"
+  for db in "${dbs[@]}"; do counts_into "$db" "$got"; done
+  check_manifest "$copy" "$got"
+}
+
+# --- Accounts --------------------------------------------------------------------------------
+# A full copy holds the mysql schema, whose account tables replace the target's wholesale: an
+# account the copy lacks is gone, one it has with another password or plugin takes the copy's.
+# Accounts as user, host, plugin and authentication string, each in hex, one per line, sorted.
+
+ACCOUNT_COLUMNS="HEX(User), HEX(Host), HEX(IFNULL(JSON_VALUE(Priv, '\$.plugin'), '')), HEX(IFNULL(JSON_VALUE(Priv, '\$.authentication_string'), ''))"
+
+# target_accounts FILE: the server's accounts (MariaDB's mysql.global_priv, else MySQL's mysql.user).
+target_accounts() {
+  {
+    mysql_sql <<<"SELECT $ACCOUNT_COLUMNS FROM mysql.global_priv" 2>/dev/null ||
+      mysql_sql <<<'SELECT HEX(User), HEX(Host), HEX(plugin), HEX(authentication_string) FROM mysql.user'
+  } | LC_ALL=C sort >"$1"
+}
+
+# The copy's INSERT statements for mysql.global_priv (MariaDB 10.4 and later), from its mysql
+# schema only, each as one line. mariadb-dump writes the statement on one line or one row per
+# line; either way a line break falls only between rows (values escape theirs as \n). The
+# account tables come in the mysql schema's first section: reading stops at the section's end.
+# shellcheck disable=SC2016 # awk program: its $ are awk's
+GLOBAL_PRIV_AWK='
+inserting { statement = statement " " $0; if ($0 ~ /;$/) { print statement; inserting = 0 }; next }
+/^USE `/ { if (in_mysql) exit; in_mysql = ($0 == "USE `mysql`;"); next }
+in_mysql && index($0, "INSERT INTO `global_priv` VALUES") == 1 {
+  statement = $0
+  if ($0 ~ /;$/) print statement; else inserting = 1
+}
+'
+
+# copy_accounts COPY FILE: the copy's accounts into FILE. The server reads the copy's own INSERT
+# values as a table value constructor, so they are parsed by the same rules the restore loads
+# them with, and nothing is written. Fails when the copy holds no mysql.global_priv rows.
+copy_accounts() {
+  local copy=$1 out=$2 inserts values
+  backup_tmpfile "$TMPDIR" copy-accounts || exit 1
+  inserts=$BACKUP_TMP
+  backup_run zstd_into "$BACKUP_DIR/$copy" awk "$GLOBAL_PRIV_AWK" >"$inserts" || return 1
+  [[ -s $inserts ]] || return 1
+  : >"$out"
+  while IFS= read -r values; do
+    # shellcheck disable=SC2016 # the backquotes are MariaDB's identifier quotes
+    values=${values#'INSERT INTO `global_priv` VALUES'}
+    values=${values%;}
+    # The statement holds password hashes: its text is never logged (errors dropped, then refused).
+    mysql_sql <<<"WITH c (Host, User, Priv) AS (VALUES $values) SELECT $ACCOUNT_COLUMNS FROM c" >>"$out" 2>/dev/null || return 1
+  done <"$inserts"
+  LC_ALL=C sort -o "$out" -- "$out"
+}
+
+# unhex HEX: the bytes HEX spells.
+unhex() {
+  local hex=$1 escaped='' i
+  for ((i = 0; i < ${#hex}; i += 2)); do escaped+="\\x${hex:i:2}"; done
+  printf '%b' "$escaped"
+}
+
+# account_names FILE: 'user'@'host' for each line of FILE (hex columns), space-separated.
+account_names() {
+  local user host rest
+  while IFS=$'\t' read -r user host rest; do
+    printf " '%s'@'%s'" "$(unhex "$user")" "$(unhex "$host")"
+  done <"$1"
+}
+
+restore_full() {
+  local copy names db errors counts databases tables_dumped tables accounts_now accounts_copy replaced who=''
+  local -a dbs=() holds=()
   copy=$(backup_restore_copy '' .sql.zst)
   backup_log "restoring the whole server from $copy"
+  manifest_of "$copy"
   backup_tmpfile "$TMPDIR" databases || exit 1
   names=$BACKUP_TMP
   list_databases "$names" || backup_die "cannot list the databases of $MYSQL_HOST:$MYSQL_PORT"
   mapfile -d '' -t dbs <"$names"
-  if ((${#dbs[@]})); then
-    if ((!overwrite)); then
-      backup_die "$MYSQL_HOST:$MYSQL_PORT holds databases:$(printf " '%s'" "${dbs[@]}"); restoring $copy would drop and replace them: set RESTORE_OVERWRITE=yes to do that"
-    fi
-    for db in "${dbs[@]}"; do
-      backup_log "dropping database '$db'"
-      mysql_sql <<<"DROP DATABASE $(quoted_name "$db")" || backup_die "cannot drop database '$db'"
-    done
+
+  # The accounts the copy would remove or change: the target's accounts that the copy does not
+  # have exactly as they are (same user, host, plugin and authentication string).
+  backup_tmpfile "$TMPDIR" accounts-target || exit 1
+  accounts_now=$BACKUP_TMP
+  target_accounts "$accounts_now" || backup_die "cannot list the accounts of $MYSQL_HOST:$MYSQL_PORT"
+  backup_tmpfile "$TMPDIR" accounts-copy || exit 1
+  accounts_copy=$BACKUP_TMP
+  backup_tmpfile "$TMPDIR" accounts-replaced || exit 1
+  replaced=$BACKUP_TMP
+  if copy_accounts "$copy" "$accounts_copy"; then
+    LC_ALL=C comm -23 -- "$accounts_now" "$accounts_copy" >"$replaced"
+  else
+    backup_log "the accounts in $copy cannot be read (no mysql.global_priv rows: a MySQL or MariaDB before 10.4 wrote it): every account of $MYSQL_HOST:$MYSQL_PORT counts as replaced"
+    cp -- "$accounts_now" "$replaced"
   fi
+  if [[ -s $replaced ]]; then who=$(account_names "$replaced"); fi
+
+  if ((${#dbs[@]})); then holds+=("databases:$(printf " '%s'" "${dbs[@]}")"); fi
+  if [[ -n $who ]]; then holds+=("accounts that the copy's accounts would remove or change (password or plugin):$who"); fi
+  if ((${#holds[@]})) && ((!overwrite)); then
+    backup_die "$MYSQL_HOST:$MYSQL_PORT holds $(printf '%s; ' "${holds[@]}")restoring $copy would drop and replace them (the copy's accounts replace every account of the server): set RESTORE_OVERWRITE=yes to do that"
+  fi
+  for db in "${dbs[@]}"; do
+    backup_log "dropping database '$db'"
+    mysql_sql <<<"DROP DATABASE $(quoted_name "$db")" || backup_die "cannot drop database '$db'"
+  done
   # The copy holds the mysql schema: its account tables replace the target's wholesale.
-  backup_log "the accounts of $copy replace every account of $MYSQL_HOST:$MYSQL_PORT, this restore's own user included (it keeps only the copy's password, if the copy has it)"
+  if [[ -n $who ]]; then
+    backup_log "the accounts of $copy replace every account of $MYSQL_HOST:$MYSQL_PORT: these are removed or take the copy's password:$who"
+    if grep -q "^$(printf '%s' "$MYSQL_USER" | od -An -v -tx1 | tr -d ' \n' | tr a-f A-F)"$'\t' "$replaced"; then
+      backup_log "WARNING: this restore's own user '$MYSQL_USER' is among them: the checks after the load, and the backup jobs, log in with the Secret's password, which must be the copy's from now on"
+    fi
+  else
+    backup_log "the accounts of $copy replace every account of $MYSQL_HOST:$MYSQL_PORT; each account the server has is in the copy as it is, none is removed or changed"
+  fi
   backup_tmpfile "$TMPDIR" client-errors || exit 1
   errors=$BACKUP_TMP
   backup_tmpfile "$TMPDIR" counts || exit 1
@@ -168,6 +355,7 @@ restore_full() {
     backup_die "the server has ${#dbs[@]} databases after the restore, but $copy creates $databases"
   tables=$(tables_in "table_schema NOT IN ($SYSTEM_SCHEMAS)") || backup_die "cannot count the restored tables"
   ((tables == tables_dumped)) || backup_die "the server has $tables tables after the restore, but $copy creates $tables_dumped"
+  if [[ -n $MANIFEST ]]; then check_manifest_databases "$copy" "$names"; fi
   backup_log "restored the server from $copy: $databases databases, $tables tables (as in the copy)"
 }
 
@@ -194,6 +382,7 @@ restore_per_database() {
   local db=$RESTORE_DATABASE copy exists tables errors counts databases tables_dumped
   copy=$(backup_restore_copy "per-db/$db/" .sql.zst)
   backup_log "restoring database '$db' from $copy"
+  manifest_of "$copy"
   exists=$(mysql_sql <<<"SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = $(name_literal "$db")") ||
     backup_die "cannot reach $MYSQL_HOST:$MYSQL_PORT"
   if ((exists)); then
@@ -230,6 +419,11 @@ restore_per_database() {
   tables=$(tables_in "table_schema = $(name_literal "$db")") || backup_die "cannot count the restored tables of '$db'"
   ((tables == tables_dumped)) ||
     backup_die "database '$db' has $tables tables after the restore, but $copy creates $tables_dumped"
+  if [[ -n $MANIFEST ]]; then
+    backup_tmpfile "$TMPDIR" restored-database || exit 1
+    printf '%s\0' "$db" >"$BACKUP_TMP"
+    check_manifest_databases "$copy" "$BACKUP_TMP"
+  fi
   backup_log "restored database '$db' from $copy: $tables tables (as in the copy)"
 }
 

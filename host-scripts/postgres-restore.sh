@@ -199,10 +199,99 @@ check_rows() {
     backup_die "database '$db' does not hold the rows $copy holds (above)"
 }
 
+# --- The copy's manifest (host-scripts/CONTRACT.md, "Backup manifest") -------------------------
+# The backup writes <copy>.manifest.json beside each copy: the rows of every table and the large
+# objects that restoring that copy yields. When it is there, the restored server is counted the
+# same way and compared; a copy without one (made before manifests) is checked against its own
+# statements only.
+
+# One database's counts in the manifest's shape: {"tables": {"schema.table": rows}, "largeObjects": n},
+# keys as quote_ident writes them; tables as pg_dump dumps data for them (ordinary and partitioned,
+# logged and unlogged, none an extension owns). query_to_xml counts each table in one statement.
+COUNTS_SQL="with t as (
+  select quote_ident(n.nspname) || '.' || quote_ident(c.relname) as key,
+         (xpath('/row/n/text()', query_to_xml(format('select count(*) as n from %I.%I', n.nspname, c.relname), false, true, '')))[1]::text::bigint as rows
+    from pg_class c join pg_namespace n on n.oid = c.relnamespace
+   where c.relkind in ('r', 'p') and c.relpersistence in ('p', 'u')
+     and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname !~ '^pg_(toast|temp)'
+     and not exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass
+                     and d.objid = c.oid and d.deptype = 'e'))
+select json_build_object('tables', coalesce((select json_object_agg(key, rows) from t), '{}'::json),
+                         'largeObjects', (select count(*) from pg_largeobject_metadata))"
+
+# manifest_of COPY: sets MANIFEST to COPY's manifest, or empty when it has none. A manifest that
+# is not a format-1 manifest of this very copy (another copy's, another engine's or mode's, a size
+# that differs) fails the restore: its counts would prove nothing.
+manifest_of() {
+  local copy=$1 file size
+  file=$BACKUP_DIR/$copy.manifest.json
+  MANIFEST=''
+  if [[ ! -e $file ]]; then
+    backup_log "$copy has no manifest (copies made before manifests): counts checked against the copy's own statements"
+    return 0
+  fi
+  size=$(stat -c %s -- "$BACKUP_DIR/$copy") || backup_die "cannot read the size of $copy"
+  jq -e --arg copy "${copy##*/}" --arg engine "$BACKUP_ENGINE" --arg kind "${BACKUP_KIND#restore-}" --argjson size "$size" \
+    '.format == 1 and .copy == $copy and .engine == $engine and .kind == $kind and .bytes == $size and (.databases | type) == "object"' \
+    "$file" >/dev/null 2>&1 ||
+    backup_die "$copy.manifest.json does not describe $copy (format 1, engine $BACKUP_ENGINE, kind ${BACKUP_KIND#restore-}, $size bytes): the copy or its manifest is damaged"
+  MANIFEST=$file
+}
+
+# The manifest's databases against the counts after the restore (GOT, same shape), as one line
+# per difference naming the database and table, expected (the manifest) and got (the server).
+# shellcheck disable=SC2016 # jq program: its $ are jq's
+MANIFEST_DIFF_JQ='
+def rows: if . == null then "no table" else "\(.) rows" end;
+$got[0] as $g
+| .databases | to_entries[] | select(.key as $k | $skip | any(.[]; . == $k) | not)
+| .key as $db | .value as $e | $g[$db] as $h
+| if $h == null then "database '"'"'\($db)'"'"': in the manifest, missing after the restore"
+  else
+    (($e.tables // {}) as $et | ($h.tables // {}) as $ht
+     | ($et + $ht | keys[]) as $t | select($et[$t] != $ht[$t])
+     | "database '"'"'\($db)'"'"', table \($t): expected \($et[$t] | rows), got \($ht[$t] | rows)"),
+    (select(($e | has("largeObjects")) and $e.largeObjects != $h.largeObjects)
+     | "database '"'"'\($db)'"'"': expected \($e.largeObjects) large objects, got \($h.largeObjects)")
+  end
+'
+
+# manifest_databases FILE: the manifest's database names, NUL-separated.
+manifest_databases() { jq -j '.databases | keys[] | . + "\u0000"' "$MANIFEST" >"$1"; }
+
+# counts_into DB FILE: appends {"DB": counts} to FILE (one JSON object per line).
+counts_into() {
+  local db=$1 counts
+  counts=$(psql_in "$db" <<<"$COUNTS_SQL") || backup_die "cannot count the rows of '$db' after the restore"
+  jq -c --arg db "$db" '{($db): .}' <<<"$counts" >>"$2" || backup_die "unexpected counts from '$db'"
+}
+
+# check_manifest COPY GOT: the manifest's counts against GOT (lines from counts_into); logs every
+# difference and fails, or logs what matched.
+check_manifest() {
+  local copy=$1 got=$2 merged diffs n=0 line summary
+  backup_tmpfile "$TMPDIR" counts-merged || exit 1
+  merged=$BACKUP_TMP
+  jq -s 'add // {}' "$got" >"$merged" || backup_die "cannot read the counts after the restore"
+  diffs=$(jq -r --slurpfile got "$merged" --argjson skip '[]' "$MANIFEST_DIFF_JQ" "$MANIFEST") ||
+    backup_die "cannot compare with $copy.manifest.json"
+  if [[ -n $diffs ]]; then
+    while IFS= read -r line; do
+      n=$((n + 1))
+      if ((n <= 20)); then backup_log "manifest mismatch: $line"; fi
+    done <<<"$diffs"
+    backup_die "$n counts after the restore differ from $copy.manifest.json (above)"
+  fi
+  summary=$(jq -r '[.databases[]] | "\(length) databases, \(map(.tables // {} | length) | add // 0) tables, \(map(.tables // {} | .[]) | add // 0) rows, \(map(.largeObjects // 0) | add // 0) large objects"' "$MANIFEST") ||
+    backup_die "cannot read $copy.manifest.json"
+  backup_log "counts match $copy.manifest.json: $summary"
+}
+
 restore_per_database() {
   local db=$RESTORE_DATABASE copy toc dumped_name exists holds tables_dumped tables fifo expected
   copy=$(backup_restore_copy "per-db/$db/" .dump.zst)
   backup_log "restoring database '$db' from $copy"
+  manifest_of "$copy"
   backup_tmpfile "$TMPDIR" toc || exit 1
   toc=$BACKUP_TMP
   backup_run zstd_into "$BACKUP_DIR/$copy" pg_restore --list >"$toc" ||
@@ -245,6 +334,11 @@ restore_per_database() {
   ((tables == tables_dumped)) ||
     backup_die "database '$db' has $tables tables after the restore, but $copy lists $tables_dumped"
   check_rows "$db" "$copy" "$expected"
+  if [[ -n $MANIFEST ]]; then
+    backup_tmpfile "$TMPDIR" counts-restored || exit 1
+    counts_into "$db" "$BACKUP_TMP"
+    check_manifest "$copy" "$BACKUP_TMP"
+  fi
   backup_log "restored database '$db' from $copy: $tables tables and $ROWS rows, as dumped"
 }
 
@@ -271,6 +365,7 @@ restore_full() {
   local -a dbs=()
   copy=$(backup_restore_copy '' .sql.zst)
   backup_log "restoring the whole cluster from $copy"
+  manifest_of "$copy"
   backup_tmpfile "$TMPDIR" databases || exit 1
   names=$BACKUP_TMP
   list_databases "$names" || backup_die "cannot list the databases of $PGHOST:$PGPORT"
@@ -324,6 +419,20 @@ create database :"db"' || backup_die "cannot recreate the maintenance database"
     tables=$((tables + holds))
   done
   ((tables == n)) || backup_die "the cluster has $tables tables after the restore, but $copy creates $n"
+  if [[ -n $MANIFEST ]]; then
+    local got exists
+    backup_tmpfile "$TMPDIR" counts-restored || exit 1
+    got=$BACKUP_TMP
+    manifest_databases "$names" || backup_die "cannot read the databases of $copy.manifest.json"
+    mapfile -d '' -t dbs <"$names"
+    for db in "${dbs[@]}"; do
+      exists=$(psql_maintenance -v db="$db" <<<"select count(*) from pg_database where datname = :'db' and datallowconn") ||
+        backup_die "cannot list the restored databases"
+      # A database the copy has and the server lacks stays out of GOT: the comparison names it.
+      if ((exists)); then counts_into "$db" "$got"; fi
+    done
+    check_manifest "$copy" "$got"
+  fi
   backup_log "restored the cluster from $copy: $databases databases, $tables tables (as in the copy)"
 }
 

@@ -59,17 +59,13 @@ export const mysql = defineEngine({
   volumes: noVolumes,
   target: (s) => `${s.connection.host}:${s.connection.port}`,
   dataClaims: () => [],
+  // The runbook shows the restore Job's commands; these lines say what each mode does to the server.
   restoreSteps: (s, { nfsPath: dir }) => [
-    '**One database:**',
+    'What the restore does (host-scripts/CONTRACT.md, restore contract):',
     '',
-    '```sh',
-    `zstd -dc ${dir}/per-db/<db>/dump_<ts>.sql.zst | mysql --default-character-set=utf8mb4 -h ${s.connection.host} -P ${s.connection.port} -u ${s.connection.user} -p <db>`,
-    '```',
-    '',
-    '**All databases** (users, routines, triggers and events included):',
-    '',
-    '```sh',
-    `zstd -dc ${dir}/dump_<ts>.sql.zst | mysql --default-character-set=utf8mb4 -h ${s.connection.host} -P ${s.connection.port} -u ${s.connection.user} -p`,
-    '```',
+    `- **full** (\`${dir}/dump_<ts>.sql.zst\`, every database and the \`mysql\` schema): **the copy's accounts replace every account of the server**: accounts the copy lacks are removed, those it has take the copy's password; then \`FLUSH PRIVILEGES\`, so they log in at once. A server that holds databases, or accounts the copy would remove or change, is refused, with their names, until \`--yes\`. If \`${s.connection.user}\` (the Job's own login) has another password in the copy, the Secret must hold the copy's password from then on, for the checks after the load and for the backups.`,
+    `- **per-database** (\`${dir}/per-db/<db>/dump_<ts>.sql.zst\`): \`CREATE DATABASE\` with the character set and collation the newest full copy recorded for it, then the dump. An existing database that holds tables or views is replaced only with \`--yes\`.`,
+    '- Afterwards the databases and tables are counted against the copy and, when the backup wrote one, the rows of every table against its `<copy>.manifest.json`; a difference fails the Job and names the database and table.',
+    `- Into another server (a replacement, or a scratch one to look at a copy): \`--target <host>:<port>\` instead of ${s.connection.host}:${s.connection.port}. The Job logs in there as \`${s.connection.user}\` with the same Secret, so that account must exist with that password and reach the server over TCP.`,
   ],
 });

@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Mariadb, Pushgateway, mysqlString, run, startMariadb, startPushgateway } from '../support/servers';
-import { ScriptResult, backupEnv, makeBackupDir, runScript } from '../support/run-script';
+import { ScriptResult, backupEnv, makeBackupDir, runScript, seriesIn } from '../support/run-script';
+import { copyWithManifest } from './manifest';
 
 // Distinctive, so that any appearance in logs is unambiguous.
 const ADMIN_PW = 'Adm1n-my-rest0re-S3cret-2f8c';
@@ -219,3 +220,26 @@ describe('mysql-restore.sh full', () => {
     for (const name of [WEIRD_DB, SHOP_DB]) expect(await dbState(target, name)).toBe(await dbState(source, name));
   });
 });
+
+describe("mysql-restore.sh and the copy's manifest", () => {
+  it('full: counts every database of the manifest but the server\'s own; a difference fails naming database and table, expected and got', async () => {
+    const [copy] = seriesIn(backupDir, 'dump_', '.sql.zst').slice(-1);
+    // Hand-written from the seed; the mysql schema is the server's and is not compared.
+    const counts = { [WEIRD_DB]: { tables: { notes: 3 } }, [SHOP_DB]: { tables: { notes: 3, audit: 0 } }, mysql: { tables: { user: 999 } } };
+    const good = copyWithManifest(backupDir, copy, { service: 'my-src', engine: 'mysql', kind: 'full', databases: counts });
+    dirs.push(good);
+    const target = await freshTarget();
+    const ok = await restore(target, 'full', 'my-manifest', {}, good);
+    expect(ok.stderr).toContain(`counts match ${copy}.manifest.json: 2 databases, 3 tables, 6 rows`);
+    expect(ok.code).toBe(0);
+
+    const bad = copyWithManifest(backupDir, copy, { service: 'my-src', engine: 'mysql', kind: 'full', databases: { ...counts, [SHOP_DB]: { tables: { notes: 3, audit: 1, gone: 2 } } } });
+    dirs.push(bad);
+    const failed = await restore(target, 'full', 'my-manifest', { RESTORE_OVERWRITE: 'yes' }, bad);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain(`manifest mismatch: database '${SHOP_DB}', table audit: expected 1 rows, got 0 rows`);
+    expect(failed.stderr).toContain(`manifest mismatch: database '${SHOP_DB}', table gone: expected 2 rows, got no table`);
+    expect(failed.stderr).toContain(`2 counts after the restore differ from ${copy}.manifest.json`);
+  });
+});
+

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Postgres, Pushgateway, startPostgres, startPushgateway } from '../support/servers';
 import { ScriptResult, backupEnv, makeBackupDir, runScript, seriesIn } from '../support/run-script';
+import { copyWithManifest } from './manifest';
 
 // Distinctive, so that any appearance in logs is unambiguous.
 const SUPER_PW = 'Sup3r-pg-rest0re-S3cret-9a1b';
@@ -263,3 +264,56 @@ describe('postgres-restore.sh full', () => {
     expect((await pgw.group('pg-all-fail', 'restore-full')).get('backup_restore_last_run_success')?.value).toBe(0);
   });
 });
+
+describe("postgres-restore.sh and the copy's manifest", () => {
+  // Hand-written from the seed: the counts restoring the copies must give.
+  const counts = {
+    [WEIRD_DB]: { tables: { 'public.notes': 40, 'public.files': 1 }, largeObjects: 1 },
+    [SHOP_DB]: { tables: { 'public.items': 2 }, largeObjects: 0 },
+    postgres: { tables: {}, largeObjects: 0 },
+  };
+  const dirs: string[] = [];
+  afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+  const withManifest = (copy: string, fields: Parameters<typeof copyWithManifest>[2]) => {
+    const dir = copyWithManifest(backupDir, copy, fields);
+    dirs.push(dir);
+    return dir;
+  };
+
+  it('full: counts every database of the manifest after the restore; a difference fails naming database and table, expected and got', async () => {
+    const [copy] = seriesIn(backupDir, 'dump_', '.sql.zst').slice(-1);
+    const good = withManifest(copy, { service: 'pg-src', engine: 'postgres', kind: 'full', databases: counts });
+    const target = await freshTarget();
+    const ok = await restore(target, 'full', 'pg-manifest', { BACKUP_DIR: good });
+    expect(ok.stderr).toContain(`counts match ${copy}.manifest.json: 3 databases, 3 tables, 43 rows, 1 large objects`);
+    expect(ok.code).toBe(0);
+
+    const bad = withManifest(copy, {
+      service: 'pg-src', engine: 'postgres', kind: 'full',
+      databases: { ...counts, [SHOP_DB]: { tables: { 'public.items': 3 }, largeObjects: 0 }, lost: { tables: {}, largeObjects: 0 } },
+    });
+    const failed = await restore(target, 'full', 'pg-manifest', { BACKUP_DIR: bad, RESTORE_OVERWRITE: 'yes' });
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain(`manifest mismatch: database '${SHOP_DB}', table public.items: expected 3 rows, got 2 rows`);
+    expect(failed.stderr).toContain("manifest mismatch: database 'lost': in the manifest, missing after the restore");
+    expect(failed.stderr).toContain(`2 counts after the restore differ from ${copy}.manifest.json`);
+    expect((await pgw.group('pg-manifest', 'restore-full')).get('backup_restore_last_run_success')?.value).toBe(0);
+  });
+
+  it('a manifest that does not describe its copy fails the restore before anything is changed', async () => {
+    const [copy] = seriesIn(path.join(backupDir, 'per-db', SHOP_DB), 'dump_', '.dump.zst').slice(-1);
+    const rel = `per-db/${SHOP_DB}/${copy}`;
+    const target = await freshTarget();
+    for (const [fields, why] of [
+      [{ service: 'pg-src', engine: 'postgres', kind: 'per-database', databases: {}, bytes: 1 }, 'does not describe'],
+      [{ service: 'pg-src', engine: 'mysql', kind: 'per-database', databases: {} }, 'does not describe'],
+      [{ service: 'pg-src', engine: 'postgres', kind: 'full', databases: {} }, 'does not describe'],
+    ] as const) {
+      const dir = withManifest(rel, fields as Parameters<typeof copyWithManifest>[2]);
+      const r = await restore(target, 'per-database', 'pg-manifest-bad', { BACKUP_DIR: dir, RESTORE_DATABASE: SHOP_DB });
+      expect({ code: r.code, said: r.stderr.includes(`${rel}.manifest.json ${why} ${rel}`) }).toEqual({ code: 1, said: true });
+    }
+    expect(await q(target, `select count(*) from pg_database where datname = '${SHOP_DB}'`)).toBe('0');
+  });
+});
+

@@ -45,6 +45,8 @@ function restoreSection(service: PlannedService): string {
     '```',
     '',
     `The Job runs \`bash /opt/backup-policy/${restore.script} <mode>\` with the backup job's environment plus \`RESTORE_COPY\` (default \`latest\`: the newest verified copy), \`RESTORE_DATABASE\` and \`RESTORE_OVERWRITE\` (host-scripts/CONTRACT.md, restore contract). Add \`--print-commands\` for the same procedure as shell commands. It pushes \`backup_restore_last_run_success{service="${service.id}"}\` and \`backup_restore_duration_seconds\` (the measured restore time).`,
+    // The engine's own notes: what each mode does to the server, in that engine's terms.
+    ...(service.restoreSteps.length > 0 ? ['', ...service.restoreSteps] : []),
   ].join('\n');
 }
 
