@@ -68,7 +68,8 @@ nas_connect() {
   err="$dir/master.err"
   # ControlPersist bounds the master's life if this script is killed before its exit hook runs:
   # it leaves once no session has used it for that long. Its stdio is not the job's, so nothing
-  # that reads the job's output waits for it.
+  # that reads the job's output waits for it; ssh closes every other inherited descriptor at start
+  # (the job's lock among them), so a master outliving a killed run holds no lock.
   if $RSH -o ControlMaster=yes -o "ControlPath=$dir/m" -o ControlPersist=60 -fN "$NAS" </dev/null >/dev/null 2>"$err"; then
     SSH_CONTROL="$dir/m"
     RSH+=" -o ControlMaster=no -o ControlPath=$SSH_CONTROL"
