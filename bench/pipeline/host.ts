@@ -195,7 +195,13 @@ async function benchOffsite(o: Options, sshd: Sshd, pushgateway: string): Promis
     // connection set-up, to compare with step 2 of the script, which also runs over an open one.
     const control = path.join(fs.mkdtempSync('/tmp/bp-bench-ssh-'), 'm');
     await runOk('bash', ['-c', `${rsh(sshd)} -o ControlMaster=yes -o ControlPath=${control} -o ControlPersist=600 -fN root@127.0.0.1 </dev/null >/dev/null 2>&1`]);
-    closeControl = () => execFileSync('ssh', ['-o', `ControlPath=${control}`, '-O', 'exit', 'root@127.0.0.1'], { stdio: 'ignore' });
+    closeControl = () => {
+      try {
+        execFileSync('ssh', ['-o', `ControlPath=${control}`, '-O', 'exit', 'root@127.0.0.1'], { stdio: 'ignore' });
+      } finally {
+        fs.rmSync(path.dirname(control), { recursive: true, force: true });
+      }
+    };
     const muxRsh = `${rsh(sshd)} -o ControlMaster=no -o ControlPath=${control}`;
     const muxTarget = path.join(lab.root, 'nas/nfs-ref-open');
     const muxArgs = `-aH --delete --force --numeric-ids -e ${JSON.stringify(muxRsh)}`;
