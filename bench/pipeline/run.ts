@@ -33,6 +33,10 @@ interface Options {
   section: string;
   write: boolean;
   beforeRef?: string;
+  /** Only the restores: each job runs once, untimed, to make the copies they restore. */
+  onlyRestores: boolean;
+  /** Where the restore medians go for the RPO/RTO docs (bench/restore-times.json), or nothing. */
+  restoreTimes?: string;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -46,7 +50,9 @@ function parseArgs(argv: string[]): Options {
     cache: '/var/tmp/backup-policy-bench',
     section: 'Pipelines',
     write: true,
+    onlyRestores: false,
   };
+  let sectionSet = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -61,12 +67,34 @@ function parseArgs(argv: string[]): Options {
     else if (a === '--skip-restores') o.restores = false;
     else if (a === '--scale') o.scale = Number(next());
     else if (a === '--cache') o.cache = next();
-    else if (a === '--section') o.section = next();
+    else if (a === '--section') {
+      o.section = next();
+      sectionSet = true;
+    } else if (a === '--only-restores') o.onlyRestores = true;
     else if (a === '--no-write') o.write = false;
     else if (a === '--before-ref') o.beforeRef = next();
     else throw new Error(`unknown option ${a}`);
   }
+  if (o.onlyRestores && !o.restores) throw new Error('--only-restores and --skip-restores exclude each other');
+  if (o.onlyRestores && !sectionSet) o.section = 'Restores';
+  if (o.write && o.restores && o.engines.join(',') === 'postgres,mysql' && o.scale === 1) o.restoreTimes = RESTORE_TIMES;
   return o;
+}
+
+/** The committed record of the restore medians that docs/rpo-rto.md shows (read by policy/io). */
+const RESTORE_TIMES = path.join(ROOT, 'bench', 'restore-times.json');
+
+/** One restore mode of one engine, as bench/restore-times.json records it. */
+interface RestoreTime {
+  engine: 'postgres' | 'mysql';
+  mode: 'full' | 'per-database';
+  server: string;
+  /** What was restored: the databases, and the size of their uncompressed dump. */
+  databases: string[];
+  dumpBytes: number;
+  copyBytes: number;
+  script: { medianSeconds: number; minSeconds: number; maxSeconds: number; runs: number };
+  tool: { command: string; medianSeconds: number; minSeconds: number; maxSeconds: number; runs: number };
 }
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -96,6 +124,43 @@ function jobVariant(name: string, script: string, mode: string, engine: string, 
   };
 }
 
+function stats(r: Result): RestoreTime['script'] {
+  const w = r.samples.map((x) => x.wallMs / 1000);
+  const round = (x: number) => Math.round(x * 100) / 100;
+  return { medianSeconds: round(median(w)), minSeconds: round(Math.min(...w)), maxSeconds: round(Math.max(...w)), runs: w.length };
+}
+
+/**
+ * The copies the restores read, laid out as the jobs keep them on the backup volume: the full copy
+ * at the top, the per-database copies under per-db/<db>/ (the restore scripts find the newest
+ * themselves, and the per-database restores read the full copy too: roles, character sets).
+ */
+function restoreVolume(dir: string, fullDir: string, perDbDir: string, suffix: string): { full: string; perDb: (db: string) => string } {
+  freshDir(dir);
+  const name = fs.readdirSync(fullDir).find((f) => f.endsWith(suffix) && f.startsWith('dump_'))!;
+  fs.renameSync(path.join(fullDir, name), path.join(dir, name));
+  fs.renameSync(path.join(perDbDir, 'per-db'), path.join(dir, 'per-db'));
+  return {
+    full: path.join(dir, name),
+    perDb: (db) => {
+      const d = path.join(dir, 'per-db', db);
+      return path.join(d, fs.readdirSync(d).find((f) => f.startsWith('dump_') && !f.endsWith('.json'))!);
+    },
+  };
+}
+
+/** The env a restore Job gives the engine's restore script (its backup job's, plus the restore's). */
+function restoreEnv(engine: string, dir: string, server: Record<string, string>, extra: Record<string, string> = {}): Record<string, string> {
+  return { ...backupEnv({ service: 'bench', engine, kind: 'full', dir, minSizeRatio: '0' }), ...server, RESTORE_OVERWRITE: 'yes', ...extra };
+}
+
+/** Dump variants timed (the default) or, with --only-restores, run once each to make the copies. */
+async function dumpResults(o: Options, variants: Variant[], work: string): Promise<Result[]> {
+  if (!o.onlyRestores) return alternate(variants, o.runs, work, log);
+  const jobs = variants.filter((v) => v.name === 'full job' || v.name === 'per-database job');
+  return alternate(jobs, 1, work, log);
+}
+
 function fileBytes(file: string): () => Promise<number> {
   return async () => fs.statSync(file).size;
 }
@@ -111,6 +176,7 @@ interface Row {
 
 interface EngineReport {
   title: string;
+  restoreTimes: RestoreTime[];
   results: Result[];
   commands: Map<string, string>;
   rows: Row[];
@@ -151,6 +217,7 @@ async function benchPostgres(o: Options, work: string): Promise<EngineReport> {
   const results: Result[] = [];
   const rows: Row[] = [];
   const sizes: EngineReport['sizes'] = [];
+  const restoreTimes: RestoreTime[] = [];
   try {
     const env = server.env;
     const databases = (
@@ -192,31 +259,36 @@ async function benchPostgres(o: Options, work: string): Promise<EngineReport> {
     dumpVariants.push(...before.variants);
     for (const v of dumpVariants) commands.set(v.name, v.command().script.replace(SCRIPTS, 'host-scripts').split(work).join('$WORK'));
     log(`postgres dumps (${dbList})`);
-    results.push(...(await alternate(dumpVariants, o.runs, work, log)));
-    rows.push(...before.rows(results));
-    rows.push(
-      { comparison: 'full job vs `pg_dumpall > /dev/null`', ours: find(results, 'full job'), reference: find(results, 'pg_dumpall > /dev/null'), target: '≤ 1.5× (stretch 1.25×)', sense: 'slower' },
-      {
-        comparison: 'per-database job vs `pg_dump -Fc -Z0 > /dev/null` per database',
-        ours: find(results, 'per-database job'),
-        reference: find(results, 'pg_dump -Fc -Z0 > /dev/null, each database'),
-        target: '≤ 1.5× (stretch 1.25×)',
-        sense: 'slower',
-      },
-      { comparison: 'full job vs the spec\'s `pg_dumpall | gzip -9`', ours: find(results, 'full job'), reference: find(results, 'pg_dumpall | gzip -9'), target: '≥ 5× faster', sense: 'faster' },
-    );
-    sizes.push(
-      { copy: 'pg_dumpall text (raw)', bytes: rawFull, raw: rawFull },
-      { copy: 'full job (.sql.zst)', bytes: find(results, 'full job').bytes, raw: rawFull },
-      { copy: 'pg_dumpall | gzip -9', bytes: find(results, 'pg_dumpall | gzip -9').bytes, raw: rawFull },
-      { copy: 'pg_dump -Fc -Z0, all databases (raw)', bytes: rawPerDb, raw: rawPerDb },
-      { copy: 'per-database job (.dump.zst), all databases', bytes: find(results, 'per-database job').bytes, raw: rawPerDb },
-    );
-    if (o.beforeRef) {
-      sizes.push(
-        { copy: `full job at ${o.beforeRef}`, bytes: find(results, `full job at ${o.beforeRef}`).bytes, raw: rawFull },
-        { copy: `per-database job at ${o.beforeRef}`, bytes: find(results, `per-database job at ${o.beforeRef}`).bytes, raw: rawPerDb },
+    const dumped = await dumpResults(o, dumpVariants, work);
+    if (!o.onlyRestores) results.push(...dumped);
+    const copyBytes = { full: find(dumped, 'full job').bytes, perDb: 0 };
+    // With --only-restores the dumps ran once, untimed: their rows belong to the "Pipelines" section.
+    if (!o.onlyRestores) {
+      rows.push(...before.rows(results));
+      rows.push(
+        { comparison: 'full job vs `pg_dumpall > /dev/null`', ours: find(results, 'full job'), reference: find(results, 'pg_dumpall > /dev/null'), target: '≤ 1.5× (stretch 1.25×)', sense: 'slower' },
+        {
+          comparison: 'per-database job vs `pg_dump -Fc -Z0 > /dev/null` per database',
+          ours: find(results, 'per-database job'),
+          reference: find(results, 'pg_dump -Fc -Z0 > /dev/null, each database'),
+          target: '≤ 1.5× (stretch 1.25×)',
+          sense: 'slower',
+        },
+        { comparison: 'full job vs the spec\'s `pg_dumpall | gzip -9`', ours: find(results, 'full job'), reference: find(results, 'pg_dumpall | gzip -9'), target: '≥ 5× faster', sense: 'faster' },
       );
+      sizes.push(
+        { copy: 'pg_dumpall text (raw)', bytes: rawFull, raw: rawFull },
+        { copy: 'full job (.sql.zst)', bytes: find(results, 'full job').bytes, raw: rawFull },
+        { copy: 'pg_dumpall | gzip -9', bytes: find(results, 'pg_dumpall | gzip -9').bytes, raw: rawFull },
+        { copy: 'pg_dump -Fc -Z0, all databases (raw)', bytes: rawPerDb, raw: rawPerDb },
+        { copy: 'per-database job (.dump.zst), all databases', bytes: find(results, 'per-database job').bytes, raw: rawPerDb },
+      );
+      if (o.beforeRef) {
+        sizes.push(
+          { copy: `full job at ${o.beforeRef}`, bytes: find(results, `full job at ${o.beforeRef}`).bytes, raw: rawFull },
+          { copy: `per-database job at ${o.beforeRef}`, bytes: find(results, `per-database job at ${o.beforeRef}`).bytes, raw: rawPerDb },
+        );
+      }
     }
 
     if (o.restores) {
@@ -227,45 +299,56 @@ async function benchPostgres(o: Options, work: string): Promise<EngineReport> {
         const dropAll = async () => {
           await target.psql(restored.map((db) => `drop database if exists ${db};`).join('\n'));
         };
-        const recreate = async () => {
-          await dropAll();
-          await target.psql(restored.map((db) => `create database ${db};`).join('\n'));
-        };
-        const fullCopy = path.join(fullDir, fs.readdirSync(fullDir).find((f) => f.endsWith('.sql.zst'))!);
-        const keptFull = path.join(work, 'pg-job-full.sql.zst');
-        fs.renameSync(fullCopy, keptFull);
-        const keptPerDb = path.join(work, 'pg-job-per-db');
-        freshDir(keptPerDb);
-        for (const db of restored) {
-          const d = path.join(perDbDir, 'per-db', db);
-          fs.renameSync(path.join(d, fs.readdirSync(d).find((f) => f.endsWith('.dump.zst'))!), path.join(keptPerDb, `${db}.dump.zst`));
-        }
+        const volume = restoreVolume(path.join(work, 'pg-volume'), fullDir, perDbDir, '.sql.zst');
+        for (const db of restored) copyBytes.perDb += fs.statSync(volume.perDb(db)).size;
+        const script = q(path.join(SCRIPTS, 'postgres-restore.sh'));
+        const volumeDir = path.dirname(volume.full);
         const restoreVariants: Variant[] = [
-          // The runbook's commands; ON_ERROR_STOP=0 because the dump's CREATE ROLE postgres fails on any cluster.
-          { name: 'restore full: zstd -dc | psql', before: dropAll, command: () => ({ script: `set -o pipefail; zstd -dcq ${q(keptFull)} | psql -X -q -w -d postgres -v ON_ERROR_STOP=0 > /dev/null 2>&1`, env: tenv }) },
+          // The restore Job's script, into a cluster without the databases (the target starts as
+          // the tool's own restore finds it); RESTORE_OVERWRITE as the Job sets it with --yes.
+          { name: 'restore full: postgres-restore.sh full', before: dropAll, command: () => ({ script: `bash ${script} full`, env: restoreEnv('postgres', volumeDir, tenv) }) },
+          // ON_ERROR_STOP=0 because the dump's CREATE ROLE postgres fails on any cluster.
           { name: 'restore full: psql -f uncompressed', before: dropAll, command: () => ({ script: `psql -X -q -w -d postgres -v ON_ERROR_STOP=0 -f ${q(raw)}/all.sql > /dev/null 2>&1`, env: tenv }) },
           {
-            name: 'restore per-db: zstd -dc | pg_restore',
-            before: recreate,
-            command: () => ({ script: `set -eo pipefail; for db in ${restored.join(' ')}; do zstd -dcq ${q(keptPerDb)}/$db.dump.zst | pg_restore -w --exit-on-error -d $db; done`, env: tenv }),
+            name: 'restore per-db: postgres-restore.sh per-database, each database',
+            before: dropAll,
+            command: () => ({ script: `set -e; for db in ${restored.join(' ')}; do RESTORE_DATABASE=$db bash ${script} per-database; done`, env: restoreEnv('postgres', volumeDir, tenv) }),
           },
           {
-            name: 'restore per-db: pg_restore uncompressed',
-            before: recreate,
-            command: () => ({ script: `set -e; for db in ${restored.join(' ')}; do pg_restore -w --exit-on-error -d $db ${q(raw)}/$db.dump; done`, env: tenv }),
+            name: 'restore per-db: pg_restore --create uncompressed, each database',
+            before: dropAll,
+            command: () => ({ script: `set -e; for db in ${restored.join(' ')}; do pg_restore -w --exit-on-error --create -d postgres ${q(raw)}/$db.dump; done`, env: tenv }),
           },
         ];
-        for (const v of restoreVariants) commands.set(v.name, v.command().script.split(work).join('$WORK'));
+        for (const v of restoreVariants) commands.set(v.name, v.command().script.replace(SCRIPTS, 'host-scripts').split(work).join('$WORK'));
         log('postgres restores');
         results.push(...(await alternate(restoreVariants, o.restoreRuns, work, log)));
+        const fullScript = find(results, 'restore full: postgres-restore.sh full');
+        const fullTool = find(results, 'restore full: psql -f uncompressed');
+        const perDbScript = find(results, 'restore per-db: postgres-restore.sh per-database, each database');
+        const perDbTool = find(results, 'restore per-db: pg_restore --create uncompressed, each database');
         rows.push(
-          { comparison: 'full restore `zstd -dc | psql` vs `psql -f` of the uncompressed dump', ours: find(results, 'restore full: zstd -dc | psql'), reference: find(results, 'restore full: psql -f uncompressed'), target: '≤ 1.2×', sense: 'slower' },
+          { comparison: 'full restore: `postgres-restore.sh full` vs `psql -f` of the uncompressed dump', ours: fullScript, reference: fullTool, target: '≤ 1.2×', sense: 'slower' },
           {
-            comparison: `per-database restore (${restored.join(', ')}) \`zstd -dc | pg_restore\` vs \`pg_restore\` of an uncompressed -Fc dump`,
-            ours: find(results, 'restore per-db: zstd -dc | pg_restore'),
-            reference: find(results, 'restore per-db: pg_restore uncompressed'),
+            comparison: `per-database restore (${restored.join(', ')}): \`postgres-restore.sh per-database\` vs \`pg_restore --create\` of an uncompressed -Fc dump`,
+            ours: perDbScript,
+            reference: perDbTool,
             target: '≤ 1.2×',
             sense: 'slower',
+          },
+        );
+        const rawOf = (dbs: string[]) => dbs.reduce((n, db) => n + fs.statSync(path.join(raw, `${db}.dump`)).size, 0);
+        restoreTimes.push(
+          { engine: 'postgres', mode: 'full', server: 'PostgreSQL 15', databases, dumpBytes: rawFull, copyBytes: copyBytes.full, script: stats(fullScript), tool: { command: 'psql -f (uncompressed pg_dumpall)', ...stats(fullTool) } },
+          {
+            engine: 'postgres',
+            mode: 'per-database',
+            server: 'PostgreSQL 15',
+            databases: restored,
+            dumpBytes: rawOf(restored),
+            copyBytes: copyBytes.perDb,
+            script: stats(perDbScript),
+            tool: { command: 'pg_restore --create (uncompressed pg_dump -Fc -Z0)', ...stats(perDbTool) },
           },
         );
       } finally {
@@ -275,7 +358,7 @@ async function benchPostgres(o: Options, work: string): Promise<EngineReport> {
   } finally {
     await server.stop();
   }
-  return { title: 'PostgreSQL 15', results, commands, rows, sizes };
+  return { title: 'PostgreSQL 15', results, commands, rows, sizes, restoreTimes };
 }
 
 const MY_DUMP_OPTIONS = '--single-transaction --routines --triggers --events --hex-blob --default-character-set=utf8mb4';
@@ -290,6 +373,7 @@ async function benchMysql(o: Options, work: string): Promise<EngineReport> {
   const results: Result[] = [];
   const rows: Row[] = [];
   const sizes: EngineReport['sizes'] = [];
+  const restoreTimes: RestoreTime[] = [];
   try {
     const env = server.env;
     const cnf = path.join(work, 'source.cnf');
@@ -319,25 +403,29 @@ async function benchMysql(o: Options, work: string): Promise<EngineReport> {
     dumpVariants.push(...before.variants);
     for (const v of dumpVariants) commands.set(v.name, v.command().script.replace(SCRIPTS, 'host-scripts').split(work).join('$WORK'));
     log(`mariadb dumps (${dbList})`);
-    results.push(...(await alternate(dumpVariants, o.runs, work, log)));
-    rows.push(...before.rows(results));
-    rows.push(
-      { comparison: 'full job vs `mariadb-dump --all-databases > /dev/null`', ours: find(results, 'full job'), reference: find(results, 'mariadb-dump --all-databases > /dev/null'), target: '≤ 1.5× (stretch 1.25×)', sense: 'slower' },
-      { comparison: 'per-database job vs `mariadb-dump > /dev/null` per database', ours: find(results, 'per-database job'), reference: find(results, 'mariadb-dump > /dev/null, each database'), target: '≤ 1.5× (stretch 1.25×)', sense: 'slower' },
-      { comparison: 'full job vs the spec\'s `mysqldump | gzip -9`', ours: find(results, 'full job'), reference: find(results, 'mariadb-dump --all-databases | gzip -9'), target: '≥ 5× faster', sense: 'faster' },
-    );
-    sizes.push(
-      { copy: 'mariadb-dump --all-databases text (raw)', bytes: rawFull, raw: rawFull },
-      { copy: 'full job (.sql.zst)', bytes: find(results, 'full job').bytes, raw: rawFull },
-      { copy: 'mariadb-dump --all-databases | gzip -9', bytes: find(results, 'mariadb-dump --all-databases | gzip -9').bytes, raw: rawFull },
-      { copy: 'mariadb-dump per database text (raw)', bytes: rawPerDb, raw: rawPerDb },
-      { copy: 'per-database job (.sql.zst), all databases', bytes: find(results, 'per-database job').bytes, raw: rawPerDb },
-    );
-    if (o.beforeRef) {
-      sizes.push(
-        { copy: `full job at ${o.beforeRef}`, bytes: find(results, `full job at ${o.beforeRef}`).bytes, raw: rawFull },
-        { copy: `per-database job at ${o.beforeRef}`, bytes: find(results, `per-database job at ${o.beforeRef}`).bytes, raw: rawPerDb },
+    const dumped = await dumpResults(o, dumpVariants, work);
+    if (!o.onlyRestores) results.push(...dumped);
+    const copyBytes = { full: find(dumped, 'full job').bytes, perDb: 0 };
+    if (!o.onlyRestores) {
+      rows.push(...before.rows(results));
+      rows.push(
+        { comparison: 'full job vs `mariadb-dump --all-databases > /dev/null`', ours: find(results, 'full job'), reference: find(results, 'mariadb-dump --all-databases > /dev/null'), target: '≤ 1.5× (stretch 1.25×)', sense: 'slower' },
+        { comparison: 'per-database job vs `mariadb-dump > /dev/null` per database', ours: find(results, 'per-database job'), reference: find(results, 'mariadb-dump > /dev/null, each database'), target: '≤ 1.5× (stretch 1.25×)', sense: 'slower' },
+        { comparison: 'full job vs the spec\'s `mysqldump | gzip -9`', ours: find(results, 'full job'), reference: find(results, 'mariadb-dump --all-databases | gzip -9'), target: '≥ 5× faster', sense: 'faster' },
       );
+      sizes.push(
+        { copy: 'mariadb-dump --all-databases text (raw)', bytes: rawFull, raw: rawFull },
+        { copy: 'full job (.sql.zst)', bytes: find(results, 'full job').bytes, raw: rawFull },
+        { copy: 'mariadb-dump --all-databases | gzip -9', bytes: find(results, 'mariadb-dump --all-databases | gzip -9').bytes, raw: rawFull },
+        { copy: 'mariadb-dump per database text (raw)', bytes: rawPerDb, raw: rawPerDb },
+        { copy: 'per-database job (.sql.zst), all databases', bytes: find(results, 'per-database job').bytes, raw: rawPerDb },
+      );
+      if (o.beforeRef) {
+        sizes.push(
+          { copy: `full job at ${o.beforeRef}`, bytes: find(results, `full job at ${o.beforeRef}`).bytes, raw: rawFull },
+          { copy: `per-database job at ${o.beforeRef}`, bytes: find(results, `per-database job at ${o.beforeRef}`).bytes, raw: rawPerDb },
+        );
+      }
     }
 
     if (o.restores) {
@@ -354,47 +442,57 @@ async function benchMysql(o: Options, work: string): Promise<EngineReport> {
           await dropAll();
           await target.rootSql(restored.map((db) => `CREATE DATABASE ${db};`).join('\n'));
         };
-        const keptFull = path.join(work, 'my-job-full.sql.zst');
-        fs.renameSync(path.join(fullDir, fs.readdirSync(fullDir).find((f) => f.endsWith('.sql.zst'))!), keptFull);
-        const keptPerDb = path.join(work, 'my-job-per-db');
-        freshDir(keptPerDb);
-        for (const db of restored) {
-          const d = path.join(perDbDir, 'per-db', db);
-          fs.renameSync(path.join(d, fs.readdirSync(d).find((f) => f.endsWith('.sql.zst'))!), path.join(keptPerDb, `${db}.sql.zst`));
-        }
+        const volume = restoreVolume(path.join(work, 'my-volume'), fullDir, perDbDir, '.sql.zst');
+        for (const db of restored) copyBytes.perDb += fs.statSync(volume.perDb(db)).size;
+        const script = q(path.join(SCRIPTS, 'mysql-restore.sh'));
+        const volumeDir = path.dirname(volume.full);
         // The full dump's `mysql` schema carries the same two accounts the target was created with
         // (root over the socket, the backup user), so restoring it over the target changes no login.
         const restoreVariants: Variant[] = [
-          { name: 'restore full: zstd -dc | mariadb', before: dropAll, command: () => ({ script: `set -o pipefail; zstd -dcq ${q(keptFull)} | ${client}`, env: {} }) },
+          { name: 'restore full: mysql-restore.sh full', before: dropAll, command: () => ({ script: `bash ${script} full`, env: restoreEnv('mysql', volumeDir, target.env) }) },
           { name: 'restore full: mariadb < uncompressed', before: dropAll, command: () => ({ script: `${client} < ${q(raw)}/all.sql`, env: {} }) },
           {
-            name: 'restore per-db: zstd -dc | mariadb',
-            before: recreate,
-            command: () => ({ script: `set -eo pipefail; for db in ${restored.join(' ')}; do zstd -dcq ${q(keptPerDb)}/$db.sql.zst | ${client} $db; done`, env: {} }),
+            name: 'restore per-db: mysql-restore.sh per-database, each database',
+            before: dropAll,
+            command: () => ({ script: `set -e; for db in ${restored.join(' ')}; do RESTORE_DATABASE=$db bash ${script} per-database; done`, env: restoreEnv('mysql', volumeDir, target.env) }),
           },
           {
-            name: 'restore per-db: mariadb < uncompressed',
+            name: 'restore per-db: mariadb < uncompressed, each database',
             before: recreate,
             command: () => ({ script: `set -e; for db in ${restored.join(' ')}; do ${client} $db < ${q(raw)}/$db.sql; done`, env: {} }),
           },
         ];
-        for (const v of restoreVariants) commands.set(v.name, v.command().script.split(work).join('$WORK'));
+        for (const v of restoreVariants) commands.set(v.name, v.command().script.replace(SCRIPTS, 'host-scripts').split(work).join('$WORK'));
         log('mariadb restores');
         results.push(...(await alternate(restoreVariants, o.restoreRuns, work, log)));
-        rows.push({
-          comparison: 'full restore `zstd -dc | mariadb` vs `mariadb <` the uncompressed dump',
-          ours: find(results, 'restore full: zstd -dc | mariadb'),
-          reference: find(results, 'restore full: mariadb < uncompressed'),
-          target: '≤ 1.2×',
-          sense: 'slower',
-        });
-        rows.push({
-          comparison: `per-database restore (${restored.join(', ')}) \`zstd -dc | mariadb\` vs \`mariadb <\` the uncompressed dump`,
-          ours: find(results, 'restore per-db: zstd -dc | mariadb'),
-          reference: find(results, 'restore per-db: mariadb < uncompressed'),
-          target: '≤ 1.2×',
-          sense: 'slower',
-        });
+        const fullScript = find(results, 'restore full: mysql-restore.sh full');
+        const fullTool = find(results, 'restore full: mariadb < uncompressed');
+        const perDbScript = find(results, 'restore per-db: mysql-restore.sh per-database, each database');
+        const perDbTool = find(results, 'restore per-db: mariadb < uncompressed, each database');
+        rows.push(
+          { comparison: 'full restore: `mysql-restore.sh full` vs `mariadb <` the uncompressed dump', ours: fullScript, reference: fullTool, target: '≤ 1.2×', sense: 'slower' },
+          {
+            comparison: `per-database restore (${restored.join(', ')}): \`mysql-restore.sh per-database\` vs \`mariadb <\` the uncompressed dump`,
+            ours: perDbScript,
+            reference: perDbTool,
+            target: '≤ 1.2×',
+            sense: 'slower',
+          },
+        );
+        const rawOf = (dbs: string[]) => dbs.reduce((n, db) => n + fs.statSync(path.join(raw, `${db}.sql`)).size, 0);
+        restoreTimes.push(
+          { engine: 'mysql', mode: 'full', server: 'MariaDB 10.11', databases, dumpBytes: rawFull, copyBytes: copyBytes.full, script: stats(fullScript), tool: { command: 'mariadb < (uncompressed mariadb-dump --all-databases)', ...stats(fullTool) } },
+          {
+            engine: 'mysql',
+            mode: 'per-database',
+            server: 'MariaDB 10.11',
+            databases: restored,
+            dumpBytes: rawOf(restored),
+            copyBytes: copyBytes.perDb,
+            script: stats(perDbScript),
+            tool: { command: 'mariadb <db> < (uncompressed mariadb-dump <db>)', ...stats(perDbTool) },
+          },
+        );
       } finally {
         await target.stop();
       }
@@ -402,7 +500,7 @@ async function benchMysql(o: Options, work: string): Promise<EngineReport> {
   } finally {
     await server.stop();
   }
-  return { title: 'MariaDB 10.11', results, commands, rows, sizes };
+  return { title: 'MariaDB 10.11', results, commands, rows, sizes, restoreTimes };
 }
 
 /** A Markdown table cell: a pipe inside code would end the cell. */
@@ -423,8 +521,9 @@ function markdown(o: Options, reports: EngineReport[], startLoad: string, endLoa
       (o.gzipRuns !== 3 ? ` --gzip-runs ${o.gzipRuns}` : '') +
       (o.restoreRuns !== 3 ? ` --restore-runs ${o.restoreRuns}` : '') +
       (o.restores ? '' : ' --skip-restores') +
+      (o.onlyRestores ? ' --only-restores' : '') +
       (o.engines.join(',') !== 'postgres,mysql' ? ` --engines ${o.engines.join(',')}` : '') +
-      (o.section !== 'Pipelines' ? ` --section ${q(o.section)}` : '') +
+      (o.section !== (o.onlyRestores ? 'Restores' : 'Pipelines') ? ` --section ${q(o.section)}` : '') +
       (o.beforeRef ? ` --before-ref ${o.beforeRef}` : '') +
       '`',
     '',
@@ -438,7 +537,7 @@ function markdown(o: Options, reports: EngineReport[], startLoad: string, endLoa
       const shown = row.sense === 'faster' ? `${x.toFixed(2)}× faster` : `${x.toFixed(2)}×`;
       lines.push(`| ${cell(row.comparison)} | ${wallSummary(row.ours)} | ${wallSummary(row.reference)} | ${shown} | ${row.target} | ${met ? 'yes' : 'no'} |`);
     }
-    lines.push('', '| copy | size | ratio to raw |', '|---|--:|--:|');
+    if (r.sizes.length) lines.push('', '| copy | size | ratio to raw |', '|---|--:|--:|');
     for (const s of r.sizes) lines.push(`| ${cell(s.copy)} | ${mib(s.bytes)} (${s.bytes} B) | ${(s.raw / s.bytes).toFixed(2)} |`);
     lines.push('', '| variant | command | wall | cpu |', '|---|---|--:|--:|');
     for (const res of r.results) lines.push(`| ${cell(res.name)} | \`${cell(r.commands.get(res.name) ?? '')}\` | ${wallSummary(res)} | ${cpuSummary(res)} |`);
@@ -477,9 +576,21 @@ async function main(): Promise<void> {
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
-  const text = markdown(o, reports, startLoad, loadAverage(), started);
+  const endLoad = loadAverage();
+  const text = markdown(o, reports, startLoad, endLoad, started);
   process.stdout.write(`${text}\n`);
   if (o.write) writeSection(o.section, text);
+  if (o.restoreTimes) {
+    const record = {
+      measuredAt: started.toISOString().slice(0, 16).replace('T', ' ') + ' UTC',
+      machine: machine(),
+      loadAverage: { start: Number(startLoad), end: Number(endLoad) },
+      source: `bench/results.md, section "${o.section}"`,
+      command: `node dist/bench/pipeline/run.js${o.onlyRestores ? ' --only-restores' : ''}${o.restoreRuns !== 3 ? ` --restore-runs ${o.restoreRuns}` : ''}`,
+      restores: reports.flatMap((r) => r.restoreTimes),
+    };
+    fs.writeFileSync(o.restoreTimes, `${JSON.stringify(record, null, 2)}\n`);
+  }
 }
 
 main().catch((e: Error) => {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
+import { readRestoreTimes } from '../../policy/io/restore-times';
 import { generatedFiles } from '../../policy/render/generated-files';
 import { planPolicy } from '../../policy/plan/plan';
 
@@ -48,7 +49,7 @@ async function promtoolTestGroups(ruleGroups: AlertGroup[], testGroups: AlertGro
 
 describe('the committed rules', () => {
   test('alerts/ equals what the generator produces from the bundled policy', () => {
-    for (const [path, text] of Object.entries(generatedFiles(planPolicy(homelabPolicy)))) {
+    for (const [path, text] of Object.entries(generatedFiles(planPolicy(homelabPolicy), readRestoreTimes()))) {
       expect({ path, fresh: readFileSync(join(root, path), 'utf8') === text }).toEqual({ path, fresh: true });
     }
   });

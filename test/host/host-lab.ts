@@ -238,8 +238,9 @@ export interface Sshd {
 /**
  * A real sshd on 127.0.0.1 standing in for the NAS (and pfSense): root logs in with a throwaway
  * key; StrictModes is off because the temp dirs are not root-owned 0755 all the way up.
+ * `extraConfig`: more sshd_config lines (the benchmark's NAS settings).
  */
-export async function startSshd(dir: string): Promise<Sshd> {
+export async function startSshd(dir: string, extraConfig: string[] = []): Promise<Sshd> {
   fs.mkdirSync(dir, { recursive: true });
   // Privilege separation directory; sshd refuses to start without it.
   fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
@@ -265,6 +266,7 @@ export async function startSshd(dir: string): Promise<Sshd> {
       'UsePAM no',
       'StrictModes no',
       `PidFile ${path.join(dir, 'sshd.pid')}`,
+      ...extraConfig,
       '',
     ].join('\n'),
   );

@@ -170,6 +170,60 @@ describe('offsite-sync-backup step 2: the NFS trees from the change log', () => 
     await stopTracker(tracker);
   });
 
+  test('names with spaces, newlines, quotes, wildcards, a leading dash and non-ASCII: edits, deletes and renames reach the NAS', async () => {
+    const lab = nasLab('names');
+    const nfs = path.join(lab.root, 'nfs');
+    const names = ['with space.txt', 'new\nline.txt', "it's \"quoted\".txt", 'star*[x]?.txt', '-leading-dash.txt', 'Grüße 日本.txt', 'back\\slash.txt'];
+    for (const n of names) write(`${nfs}/dir ü/${n}`, `old ${n}`);
+    write(`${nfs}/gone dir\nname/inner.txt`, 'inner');
+    const tracker = await startTracker(lab);
+    expect(await syncOk(lab)).toContain('full sync');
+    for (const n of names) fs.appendFileSync(`${nfs}/dir ü/${n}`, ' edited');
+    fs.rmSync(`${nfs}/dir ü/star*[x]?.txt`);
+    fs.renameSync(`${nfs}/dir ü/new\nline.txt`, `${nfs}/dir ü/renamed\nline ü.txt`);
+    fs.rmSync(`${nfs}/gone dir\nname`, { recursive: true });
+    write(`${nfs}/zz-marker`, '');
+    await waitUntil(() => logged(lab).some((p) => p.endsWith('zz-marker')), 10000, 'changes in the log');
+    expect(await syncOk(lab)).toContain('incremental sync of');
+    expect(tree(path.join(lab.root, 'nas/nfs'))).toEqual(tree(nfs));
+    await stopTracker(tracker);
+  });
+
+  test('every transfer of a run goes over one SSH connection, which ends with the run', async () => {
+    const lab = nasLab('one-connection');
+    const nfs = path.join(lab.root, 'nfs');
+    write(`${nfs}/a/keep.txt`, 'keep');
+    write(`${nfs}/a/drop.txt`, 'drop');
+    const tracker = await startTracker(lab);
+    await syncOk(lab);
+    fs.writeFileSync(`${nfs}/a/keep.txt`, 'changed');
+    fs.rmSync(`${nfs}/a/drop.txt`);
+    write(`${nfs}/zz-marker`, '');
+    await waitUntil(() => logged(lab).some((p) => p.endsWith('zz-marker')), 10000, 'changes in the log');
+    // sshd logs one "Accepted publickey" per connection (login), none for a session over one.
+    const logins = () => (fs.readFileSync(path.join(sshd.dir, 'sshd.log'), 'utf8').match(/Accepted publickey/g) ?? []).length;
+    const before = logins();
+    const stderr = await syncOk(lab);
+    // Three transfers: step 1, the changed paths, the directory that lost an entry.
+    expect(stderr).toMatch(/step 1 took \d+\.\d{3} s/);
+    expect(stderr).toMatch(/step 2 took \d+\.\d{3} s/);
+    expect(logins() - before).toBe(1);
+    expect(tree(path.join(lab.root, 'nas/nfs'))).toEqual(tree(nfs));
+    const masters = fs
+      .readdirSync('/proc')
+      .filter((pid) => /^\d+$/.test(pid))
+      .filter((pid) => {
+        try {
+          const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+          return argv.includes('ControlMaster=yes') && argv.includes(sshd.identityFile);
+        } catch {
+          return false;
+        }
+      });
+    expect(masters).toEqual([]);
+    await stopTracker(tracker);
+  });
+
   test('a flood that overflows the inotify queue makes the next sync a full one', async () => {
     const lab = nasLab('overflow');
     const nfs = path.join(lab.root, 'nfs');

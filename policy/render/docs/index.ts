@@ -1,16 +1,21 @@
 import type { BackupPlan } from '../../plan/plan';
+import type { MeasuredRestoreTimes } from '../../values/restore-times';
 import { hostTimelineJobs, renderHostRunbooks } from './host-runbooks';
 import { renderRunbook } from './runbooks';
 import { renderAlertTable, renderProtectionMatrix, renderRpoRto } from './tables';
 import { clusterTimelineJobs, renderTimeline } from './timeline';
 
-/** Every document under docs/, by path. Pure: the same plan always gives the same bytes. */
-export function renderDocs(plan: BackupPlan): Record<string, string> {
+/**
+ * Every document under docs/, by path. Pure: the same plan (and measurements) always gives the
+ * same bytes. `measured`: the restore benchmark's figures for the RPO/RTO document (read by the
+ * caller through policy/io/restore-times.ts).
+ */
+export function renderDocs(plan: BackupPlan, measured?: MeasuredRestoreTimes): Record<string, string> {
   const files: Record<string, string> = {
     'docs/protection-matrix.md': renderProtectionMatrix(plan),
     'docs/schedule.md': renderTimeline([...clusterTimelineJobs(plan), ...(plan.host ? hostTimelineJobs(plan.host) : [])], plan.timeZone),
     'docs/alerts.md': renderAlertTable(plan.alerts),
-    'docs/rpo-rto.md': renderRpoRto(plan),
+    'docs/rpo-rto.md': renderRpoRto(plan, measured),
   };
   for (const service of plan.services) {
     const offsite = service.protection.find((p) => p.layer === 'offsite');

@@ -1,6 +1,7 @@
 import type { AlertGroup } from '../../plan/alerts';
 import type { BackupPlan } from '../../plan/plan';
 import { LAYERS, LAYER_TITLES, bestRpo } from '../../plan/protection';
+import type { MeasuredRestore, MeasuredRestoreTimes, TimingSummary } from '../../values/restore-times';
 
 export function renderProtectionMatrix(plan: BackupPlan): string {
   const layers = LAYERS;
@@ -33,7 +34,46 @@ RPO in each cell is the longest gap between two runs of that layer (for offsite:
 `;
 }
 
-export function renderRpoRto(plan: BackupPlan): string {
+/** The restore target of the pipeline benchmark (issue "Restore is code"): the script's wall time at most this times the tool's own. */
+const RESTORE_RATIO_TARGET = 1.2;
+
+function seconds(t: TimingSummary): string {
+  return `${t.medianSeconds.toFixed(1)} s (${t.minSeconds.toFixed(1)}–${t.maxSeconds.toFixed(1)})`;
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 1048576).toFixed(0)} MiB`;
+}
+
+const ENGINE_SCRIPTS: Record<MeasuredRestore['engine'], string> = { postgres: 'postgres-restore.sh', mysql: 'mysql-restore.sh' };
+
+/** The measured restore figures and where they came from; a sentence saying so when there are none. */
+function renderMeasuredRestores(plan: BackupPlan, measured: MeasuredRestoreTimes | undefined): string {
+  if (!measured) {
+    return `## Measured restore times
+
+No measurement is recorded (\`bench/restore-times.json\` is missing): the RTO column above is the declared or typical figure only. The restore benchmark (\`node dist/bench/pipeline/run.js --only-restores\`) writes it.
+`;
+  }
+  const rows = measured.restores.map((r) => {
+    const ratio = r.script.medianSeconds / r.tool.medianSeconds;
+    const services = plan.services.filter((s) => s.engine === r.engine).map((s) => s.id);
+    const data = `${mib(r.dumpBytes)} of dump (${r.databases.length} ${r.databases.length === 1 ? 'database' : 'databases'}), ${mib(r.copyBytes)} compressed`;
+    return `| ${r.engine} (${r.server}) | ${r.mode} | ${data} | \`${ENGINE_SCRIPTS[r.engine]} ${r.mode}\`: ${seconds(r.script)} | \`${r.tool.command}\`: ${seconds(r.tool)} | ${ratio.toFixed(2)}× | ${ratio <= RESTORE_RATIO_TARGET ? 'yes' : 'no'} | ${services.join(', ') || '—'} |`;
+  });
+  return `## Measured restore times
+
+The restore scripts the restore Jobs run (\`backup-policy restore\`), timed on realistic text-heavy data beside the engine's own tool restoring an uncompressed copy of the same dump into the same server: median wall time of ${measured.restores[0].script.runs} alternated runs, range in brackets. Target: at most ${RESTORE_RATIO_TARGET}× the tool's own time.
+
+| engine (server) | mode | data | restore script | engine's tool, uncompressed copy | ratio | ≤ ${RESTORE_RATIO_TARGET}× | services here |
+|---|---|---|---|---|--:|---|---|
+${rows.join('\n')}
+
+Where these come from: measured ${measured.measuredAt} on ${measured.machine} (1-minute load average ${measured.loadAverage.start} at the start, ${measured.loadAverage.end} at the end) by \`${measured.command}\`, recorded in \`bench/restore-times.json\`; every variant and command in ${measured.source}. Restore time grows with the data: scale these by a service's own dump size for its RTO.
+`;
+}
+
+export function renderRpoRto(plan: BackupPlan, measured?: MeasuredRestoreTimes): string {
   const rows = plan.services.map((service) => {
     const best = bestRpo(service.protection);
     const declared = service.rpo;
@@ -48,7 +88,8 @@ Generated from the backup policy. Do not edit: run \`npm run generate\`.
 | service | achieved RPO (best layer) | declared RPO | RPO | RTO |
 |---|---|---|---|---|
 ${rows.join('\n')}
-`;
+
+${renderMeasuredRestores(plan, measured)}`;
 }
 
 function describeFor(rule: AlertGroup['rules'][number]): string {

@@ -4,6 +4,7 @@
  */
 import { planPolicy } from '../../../policy/plan/plan';
 import { renderAlertTable, renderProtectionMatrix, renderRpoRto } from '../../../policy/render/docs/tables';
+import type { MeasuredRestoreTimes } from '../../../policy/values/restore-times';
 import { pgService, policyOf, redisService, smallHost } from '../small-policies';
 
 // The cache names its data PVC: the host layers reach only PVCs a service declares.
@@ -69,6 +70,37 @@ Generated from the backup policy. Do not edit: run \`npm run generate\`.
 | cache | 24 hours (LVM snapshot) | 2 days | met | 30 minutes (declared) |
 | etcd | 24 hours (App-level dump) | — | none declared | 20 minutes (typical for etcd) |
 | pg | 24 hours (App-level dump) | 12 hours | **not met** | 5 minutes (typical for postgres) |
+
+## Measured restore times
+
+No measurement is recorded (\`bench/restore-times.json\` is missing): the RTO column above is the declared or typical figure only. The restore benchmark (\`node dist/bench/pipeline/run.js --only-restores\`) writes it.
+`);
+  });
+
+  test('the measured restore times: per engine and mode, the script beside the tool, the ratio against 1.2x, the services of that engine, and where they came from', () => {
+    const plan = planPolicy(policyOf({ pg: pgService, cache: redisService }));
+    const timing = (median: number, min: number, max: number) => ({ medianSeconds: median, minSeconds: min, maxSeconds: max, runs: 3 });
+    const measured: MeasuredRestoreTimes = {
+      measuredAt: '2026-11-29 15:20 UTC',
+      machine: 'node v20; a CPU, 2 cores',
+      loadAverage: { start: 1.5, end: 2.25 },
+      source: 'bench/results.md, section "Restores"',
+      command: 'node dist/bench/pipeline/run.js --only-restores',
+      restores: [
+        { engine: 'postgres', mode: 'full', server: 'PostgreSQL 15', databases: ['app', 'postgres'], dumpBytes: 450 * 1048576, copyBytes: 130 * 1048576, script: timing(22, 21.5, 25), tool: { command: 'psql -f', ...timing(20, 19, 21) } },
+        { engine: 'mysql', mode: 'per-database', server: 'MariaDB 10.11', databases: ['app'], dumpBytes: 100 * 1048576, copyBytes: 30 * 1048576, script: timing(15, 14, 16), tool: { command: 'mariadb <', ...timing(10, 9.5, 10.25) } },
+      ],
+    };
+    expect(renderRpoRto(plan, measured).split('## Measured restore times')[1]).toBe(`
+
+The restore scripts the restore Jobs run (\`backup-policy restore\`), timed on realistic text-heavy data beside the engine's own tool restoring an uncompressed copy of the same dump into the same server: median wall time of 3 alternated runs, range in brackets. Target: at most 1.2× the tool's own time.
+
+| engine (server) | mode | data | restore script | engine's tool, uncompressed copy | ratio | ≤ 1.2× | services here |
+|---|---|---|---|---|--:|---|---|
+| postgres (PostgreSQL 15) | full | 450 MiB of dump (2 databases), 130 MiB compressed | \`postgres-restore.sh full\`: 22.0 s (21.5–25.0) | \`psql -f\`: 20.0 s (19.0–21.0) | 1.10× | yes | pg |
+| mysql (MariaDB 10.11) | per-database | 100 MiB of dump (1 database), 30 MiB compressed | \`mysql-restore.sh per-database\`: 15.0 s (14.0–16.0) | \`mariadb <\`: 10.0 s (9.5–10.3) | 1.50× | no | — |
+
+Where these come from: measured 2026-11-29 15:20 UTC on node v20; a CPU, 2 cores (1-minute load average 1.5 at the start, 2.25 at the end) by \`node dist/bench/pipeline/run.js --only-restores\`, recorded in \`bench/restore-times.json\`; every variant and command in bench/results.md, section "Restores". Restore time grows with the data: scale these by a service's own dump size for its RTO.
 `);
   });
 
