@@ -90,7 +90,15 @@ beforeAll(async () => {
      GRANT SELECT ON notes TO app_reader;`,
     { db: WEIRD_DB },
   );
-  await q(source, `CREATE TABLE items (sku text PRIMARY KEY, qty int); INSERT INTO items VALUES ('a', 1), ('b', 2);`, { db: SHOP_DB });
+  // A partitioned table (its rows are its partitions') and an inheritance parent (its COPY leaves
+  // out its child's rows): counted per table as pg_dump writes their data, by backup and restore alike.
+  await q(source, `CREATE TABLE items (sku text PRIMARY KEY, qty int); INSERT INTO items VALUES ('a', 1), ('b', 2);
+    CREATE TABLE events (id int, at date) PARTITION BY RANGE (at);
+    CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+    CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+    INSERT INTO events SELECT g, date '2025-06-01' + g FROM generate_series(1, 300) g;
+    CREATE TABLE base (id int); CREATE TABLE child (extra text) INHERITS (base);
+    INSERT INTO base VALUES (1), (2); INSERT INTO child VALUES (3, 'x'), (4, 'y'), (5, 'z');`, { db: SHOP_DB });
 
   backupDir = makeBackupDir('pg-restore');
   for (const kind of ['full', 'per-database'] as const) {
@@ -218,7 +226,7 @@ describe('postgres-restore.sh full', () => {
     expect(r.stderr).toContain('finished successfully');
     expect(r.code).toBe(0);
     expectNoSecrets(r);
-    expect(r.stderr).toMatch(/restored the cluster from dump_\d{8}T\d{6}Z\.sql\.zst: 2 databases, 3 tables/);
+    expect(r.stderr).toMatch(/restored the cluster from dump_\d{8}T\d{6}Z\.sql\.zst: 2 databases, 8 tables/);
     expect(await weirdDbState(target)).toBe(await weirdDbState(source));
     expect(await shopState(target)).toBe(await shopState(source));
     expect(await q(target, 'select current_user', { db: WEIRD_DB, as: { user: 'app_owner', password: OWNER_PW } })).toBe('app_owner');
@@ -269,7 +277,7 @@ describe("postgres-restore.sh and the copy's manifest", () => {
   // Hand-written from the seed: the counts restoring the copies must give.
   const counts = {
     [WEIRD_DB]: { tables: { 'public.notes': 40, 'public.files': 1 }, largeObjects: 1 },
-    [SHOP_DB]: { tables: { 'public.items': 2 }, largeObjects: 0 },
+    [SHOP_DB]: { tables: { 'public.items': 2, 'public.events_2025': 213, 'public.events_2026': 87, 'public.base': 2, 'public.child': 3 }, largeObjects: 0 },
     postgres: { tables: {}, largeObjects: 0 },
   };
   const dirs: string[] = [];
@@ -285,12 +293,12 @@ describe("postgres-restore.sh and the copy's manifest", () => {
     const good = withManifest(copy, { service: 'pg-src', engine: 'postgres', kind: 'full', databases: counts });
     const target = await freshTarget();
     const ok = await restore(target, 'full', 'pg-manifest', { BACKUP_DIR: good });
-    expect(ok.stderr).toContain(`counts match ${copy}.manifest.json: 3 databases, 3 tables, 43 rows, 1 large objects`);
+    expect(ok.stderr).toContain(`counts match ${copy}.manifest.json: 3 databases, 7 tables, 348 rows, 1 large objects`);
     expect(ok.code).toBe(0);
 
     const bad = withManifest(copy, {
       service: 'pg-src', engine: 'postgres', kind: 'full',
-      databases: { ...counts, [SHOP_DB]: { tables: { 'public.items': 3 }, largeObjects: 0 }, lost: { tables: {}, largeObjects: 0 } },
+      databases: { ...counts, [SHOP_DB]: { tables: { ...counts[SHOP_DB].tables, 'public.items': 3 }, largeObjects: 0 }, lost: { tables: {}, largeObjects: 0 } },
     });
     const failed = await restore(target, 'full', 'pg-manifest', { BACKUP_DIR: bad, RESTORE_OVERWRITE: 'yes' });
     expect(failed.code).toBe(1);
@@ -298,6 +306,16 @@ describe("postgres-restore.sh and the copy's manifest", () => {
     expect(failed.stderr).toContain("manifest mismatch: database 'lost': in the manifest, missing after the restore");
     expect(failed.stderr).toContain(`2 counts after the restore differ from ${copy}.manifest.json`);
     expect((await pgw.group('pg-manifest', 'restore-full')).get('backup_restore_last_run_success')?.value).toBe(0);
+  });
+
+  it("per-database: the backup job's own manifest (partitions, an inheritance parent) matches the restored database", async () => {
+    const [copy] = seriesIn(path.join(backupDir, 'per-db', SHOP_DB), 'dump_', '.dump.zst').slice(-1);
+    expect(fs.existsSync(path.join(backupDir, 'per-db', SHOP_DB, `${copy}.manifest.json`))).toBe(true);
+    const target = await freshTarget();
+    const r = await restore(target, 'per-database', 'pg-own-manifest', { RESTORE_DATABASE: SHOP_DB });
+    expect({ code: r.code, errors: r.stderr.split('\n').filter((l) => /ERROR|mismatch/.test(l)) }).toEqual({ code: 0, errors: [] });
+    expect(r.stderr).toContain(`counts match per-db/${SHOP_DB}/${copy}.manifest.json: 1 databases, 5 tables, 307 rows, 0 large objects`);
+    expect(await shopState(target)).toBe(await shopState(source));
   });
 
   it('a manifest that does not describe its copy fails the restore before anything is changed', async () => {
