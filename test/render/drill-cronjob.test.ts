@@ -29,7 +29,7 @@ describe('drill CronJob', () => {
   test('postgres full-copy drill, written out whole: read-only copies, scratch, drill image, queries as JSON, no connection', () => {
     const service = serviceOf('pg', { ...pgService, drill: { queries: [{ database: 'app', sql: 'select count(*) from users', min: 1 }, { sql: 'select 1', equals: 1 }] } }, WEEKLY);
     expect(service.drills.map((d) => d.name)).toEqual(['pg-full-drill']);
-    expect(service.scripts.files).toEqual(['backup-lib.sh', 'postgres-backup.sh', 'postgres-restore.sh', 'postgres-drill.sh']);
+    expect(service.scripts.files).toEqual(['backup-lib.sh', 'postgres-backup.sh', 'postgres-restore.sh', 'drill-lib.sh', 'postgres-drill.sh']);
     const labels = drillLabels('pg', 'drill-full');
     expect(renderCronJob(service.drills[0])).toEqual({
       metadata: { name: 'pg-full-drill', namespace: 'db', labels },

@@ -82,13 +82,15 @@ ${rows.join('\n')}
 }
 
 function describeFor(rule: AlertGroup['rules'][number]): string {
+  // A drill's rules watch drills, not backup runs: say so in the words.
+  const what = rule.labels.kind?.startsWith('drill-') ? 'drill' : 'run';
   switch (rule.type) {
     case 'stale':
-      return `no success for ${rule.test.job!.staleAfter.toHuman()}`;
+      return `no ${what === 'drill' ? 'successful drill' : 'success'} for ${rule.test.job!.staleAfter.toHuman()}`;
     case 'failing':
-      return `last run failed, for ${rule.for!.toHuman()}`;
+      return `last ${what} failed, for ${rule.for!.toHuman()}`;
     case 'never-succeeded':
-      return `no success ever reported, for ${rule.for!.toHuman()}`;
+      return `no ${what === 'drill' ? 'successful drill' : 'success'} ever reported, for ${rule.for!.toHuman()}`;
     case 'too-small':
       return `newest copy under ${rule.test.threshold} x the largest recent one`;
     case 'gauge':

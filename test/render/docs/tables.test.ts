@@ -61,6 +61,15 @@ describe('drills in the matrix and the RPO/RTO page', () => {
     expect(rows.map((r) => r.split(' | ').at(-1))).toEqual(['not drilled |', 'full copies: At 04:00, only on Sunday; per-database copies: At 04:00, only on Sunday |']);
   });
 
+  test('the alert table words drill rules as drills', () => {
+    const rows = renderAlertTable(drilled.alerts).split('\n').filter((l) => l.includes('RestoreDrill') && l.includes('drill-full'));
+    expect(rows.map((r) => r.split(' | ').slice(0, 3).join(' | '))).toEqual([
+      '| PgRestoreDrillStale | `service="pg", kind="drill-full"` | no successful drill for 8 days',
+      '| PgRestoreDrillFailing | `service="pg", kind="drill-full"` | last drill failed, for 15 minutes',
+      '| PgRestoreDrillNeverSucceeded | `service="pg", kind="drill-full"` | no successful drill ever reported, for 8 days',
+    ]);
+  });
+
   test('the measured restore time of each drill is the RTO source', () => {
     const page = renderRpoRto(drilled);
     expect(page.slice(page.indexOf('## Restore drills'))).toBe(`## Restore drills: the measured RTO
