@@ -167,7 +167,7 @@ describe('plan review: protection models compared', () => {
       ]),
     );
     expect(other).toEqual(
-      expect.arrayContaining(['immich: service added (postgres, per-database At 01:30; layers: app-level dump, offsite)', 'alert ImmichBackupStale (immich, per-database): added (no success for 36 hours, warning)']),
+      expect.arrayContaining(['immich: service added (postgres, per-database At 01:30; layers: app-level dump, offsite; drilled At 04:00, only on Sunday)', 'alert ImmichBackupStale (immich, per-database): added (no success for 36 hours, warning)']),
     );
     expect(counts).toEqual([risky.length, other.length]);
   });
@@ -203,7 +203,8 @@ describe('plan review: restore drills', () => {
   });
 
   test('drills added to the policy show per service and kind, with their alerts', () => {
-    const { other } = sections(reviewPlans(base, drilledBase, 'main'));
+    const undrilled = planPolicy(homelabWith((p) => delete p.drills));
+    const { other } = sections(reviewPlans(undrilled, drilledBase, 'main'));
     expect(other).toEqual(
       expect.arrayContaining([
         'etcd: restore drill of snapshot copies added ("At 04:00, only on Sunday")',
