@@ -48,8 +48,11 @@ describe('the docs say what the plan says', () => {
     expect(files['docs/runbooks/mysql.md']).toContain('npx backup-policy restore mysql --mode full [--copy <file under /srv/nfs/mysql-backup>] | kubectl apply -f -');
     expect(files['docs/runbooks/etcd.md']).toContain('etcdctl snapshot restore');
     expect(files['docs/runbooks/vault.md']).toContain('vault operator raft snapshot restore /srv/nfs/vault-backup/snapshot_<ts>.snap');
-    expect(files['docs/runbooks/redis.md']).toContain('redis-check-rdb /srv/nfs/redis-backup/dump_<ts>.rdb');
+    expect(files['docs/runbooks/redis.md']).toContain('npx backup-policy restore redis [--copy dump_<YYYYmmddTHHMMSSZ>.rdb] [--yes] | kubectl apply -f -');
     expect(files['docs/runbooks/vaultwarden.md']).toContain('PRAGMA integrity_check');
+    // Every drilled service's runbook says where its drill's log is.
+    expect(files['docs/runbooks/postgresql.md']).toContain('kubectl -n dbaas logs job/<the newest postgresql-per-db-drill job>');
+    expect(files['docs/runbooks/etcd.md']).toContain('kubectl -n kube-system logs job/<the newest etcd-drill job>');
   });
 
   test('the alert table lists every rule of the rules file', () => {
