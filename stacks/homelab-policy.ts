@@ -108,6 +108,14 @@ export const homelabPolicy = defineBackupPolicy({
       retention: { keepWithin: '30d', keepLast: 8 },
     },
   },
+  // Every service's newest copies restored into a throwaway server once a week. Sunday 04:00
+  // (Europe/London), because it is the first quiet hour after the week's copies: the weekly vault
+  // (02:00), etcd (02:30) and redis (03:00) jobs have all passed their 1 h deadline, so the drill
+  // proves copies made hours earlier; the nightly dumps ran 00:00-00:45; it is an hour after the host
+  // snapshots (03:00) and an hour before the file backup (05:00); Vaultwarden's jobs are 30 min away
+  // (03:30 and 04:30 integrity checks, 06:00 backup); no clock change is near (01:00-02:00 Sundays).
+  // lint checks each drill against its own service's jobs and the DST gaps.
+  drills: { schedule: 'weekly on sunday at 04:00' },
   // The spec's protection matrix: Prometheus is "excluded" (regenerable, too large for the offsite
   // bandwidth), and its namespace is kept out of the snapshots for its churn.
   coverage: {

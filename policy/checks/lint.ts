@@ -44,17 +44,23 @@ function checkRetention(service: PlannedService): Finding[] {
     }));
 }
 
+/** One reference week covers every weekly pattern; monthly ones are checked on their week. */
+const WEEK_FROM = new Date('2026-01-05T00:00:00Z');
+const WEEK_TO = new Date(WEEK_FROM.getTime() + 7 * 86400_000);
+
+/** The first run of `a` within SAME_WINDOW of a run of `b` in the reference week, if any. */
+function firstClash(a: Schedule, b: Schedule, timeZone: string): Date | undefined {
+  const runsB = b.runsBetween(WEEK_FROM, WEEK_TO, timeZone).map((d) => d.getTime());
+  return a.runsBetween(WEEK_FROM, WEEK_TO, timeZone).find((ra) => runsB.some((rb) => Math.abs(rb - ra.getTime()) < SAME_WINDOW.totalSeconds * 1000));
+}
+
 function checkOverlaps(plan: BackupPlan): Finding[] {
   const jobs = plan.services.flatMap((service) => service.jobs.map((job) => ({ service, job, target: service.target })));
   const findings: Finding[] = [];
-  // One reference week covers every weekly pattern; monthly ones are checked on their week.
-  const from = new Date('2026-01-05T00:00:00Z');
-  const to = new Date(from.getTime() + 7 * 86400_000);
   jobs.forEach((a, i) =>
     jobs.slice(i + 1).forEach((b) => {
       if (a.target !== b.target) return;
-      const runsB = b.job.schedule.runsBetween(from, to, plan.timeZone).map((d) => d.getTime());
-      const clash = a.job.schedule.runsBetween(from, to, plan.timeZone).find((ra) => runsB.some((rb) => Math.abs(rb - ra.getTime()) < SAME_WINDOW.totalSeconds * 1000));
+      const clash = firstClash(a.job.schedule, b.job.schedule, plan.timeZone);
       if (clash) {
         findings.push({
           path: `services.${b.service.id}`,
@@ -63,6 +69,30 @@ function checkOverlaps(plan: BackupPlan): Finding[] {
       }
     }),
   );
+  return findings;
+}
+
+/**
+ * A drill never touches the server, but it reads the backup volume its own service's jobs write:
+ * started beside one of them, it competes for that volume and restores the copy that run is
+ * about to replace. A critical service without a drill has copies nobody has tried to restore.
+ */
+function checkDrills(service: PlannedService, plan: BackupPlan): Finding[] {
+  const findings: Finding[] = [];
+  if (service.critical && service.drills.length === 0) {
+    findings.push({ path: `services.${service.id}.drill`, message: 'marked critical but never drilled: nothing proves its copies restore until the day one is needed; set drill.schedule (or the policy\'s drills.schedule) and keep drill.enabled true' });
+  }
+  for (const drill of service.drills) {
+    for (const job of service.jobs) {
+      const clash = firstClash(drill.schedule, job.schedule, plan.timeZone);
+      if (clash) {
+        findings.push({
+          path: `services.${service.id}.drill.schedule`,
+          message: `${drill.name} and ${job.name} start within ${SAME_WINDOW.toHuman()} of each other (e.g. ${clash.toISOString()}): the drill would read the backup volume while the job writes it; move the drill at least ${SAME_WINDOW.toHuman()} away from the service's jobs`,
+        });
+      }
+    }
+  }
   return findings;
 }
 
@@ -116,17 +146,24 @@ function rootWarnings(plan: BackupPlan): Warning[] {
 
 /** A tag can be moved to other bytes; a digest cannot. */
 function imageWarnings(plan: BackupPlan): Warning[] {
-  const byImage = new Map<string, string[]>();
-  for (const service of plan.services) {
-    for (const image of new Set(service.jobs.map((j) => j.image))) {
-      if (!image.includes('@sha256:')) byImage.set(image, [...(byImage.get(image) ?? []), service.id]);
+  const tagOnly = (pick: (service: PlannedService) => string[]) => {
+    const byImage = new Map<string, string[]>();
+    for (const service of plan.services) {
+      for (const image of new Set(pick(service))) {
+        if (!image.includes('@sha256:')) byImage.set(image, [...(byImage.get(image) ?? []), service.id]);
+      }
     }
-  }
-  return [...byImage].map(([image, services]) => ({
+    return [...byImage];
+  };
+  const warn = (path: string, fix: string) => ([image, services]: [string, string[]]): Warning => ({
     severity: 'warning',
-    path: 'images',
-    message: `${image} is pinned by tag only (used by ${services.join(', ')}): a tag can be pushed again with other contents; pin the digest the image workflow prints (images: { <engine>: "<repository>@sha256:<digest>" })`,
-  }));
+    path,
+    message: `${image} is pinned by tag only (used by ${services.join(', ')}): a tag can be pushed again with other contents; pin the digest the image workflow prints (${fix})`,
+  });
+  return [
+    ...tagOnly((s) => s.jobs.map((j) => j.image)).map(warn('images', 'images: { <engine>: "<repository>@sha256:<digest>" }')),
+    ...tagOnly((s) => s.drills.map((d) => d.image)).map(warn('drills.image', 'drills: { image: "<repository>@sha256:<digest>" }')),
+  ];
 }
 
 /** One reference year: the checks must not change with the clock. */
@@ -138,12 +175,15 @@ interface ZonedJob {
   name: string;
   schedule: Schedule;
   timeZone: string;
+  /** What a skipped run loses. */
+  output: 'copy' | 'drill';
 }
 
 function zonedJobs(plan: BackupPlan): ZonedJob[] {
   return [
-    ...plan.services.flatMap((s) => s.jobs.map((j) => ({ path: `services.${s.id}`, name: j.name, schedule: j.schedule, timeZone: j.timeZone }))),
-    ...(plan.host?.jobs.map((j) => ({ path: `host.${j.name}`, name: j.name, schedule: j.schedule, timeZone: plan.host!.timeZone })) ?? []),
+    ...plan.services.flatMap((s) => s.jobs.map((j): ZonedJob => ({ path: `services.${s.id}`, name: j.name, schedule: j.schedule, timeZone: j.timeZone, output: 'copy' }))),
+    ...plan.services.flatMap((s) => s.drills.map((d): ZonedJob => ({ path: `services.${s.id}.drill.schedule`, name: d.name, schedule: d.schedule, timeZone: d.timeZone, output: 'drill' }))),
+    ...(plan.host?.jobs.map((j): ZonedJob => ({ path: `host.${j.name}`, name: j.name, schedule: j.schedule, timeZone: plan.host!.timeZone, output: 'copy' })) ?? []),
   ];
 }
 
@@ -155,7 +195,7 @@ function dstProblems(job: ZonedJob, kind: 'gap' | 'overlap') {
 const rare = (job: ZonedJob) => job.schedule.shortestGap.totalSeconds >= 86400;
 
 function gapMessage(job: ZonedJob, localTime: string): string {
-  return `${job.name} ("${job.schedule.source}") runs at ${localTime} ${job.timeZone}, a time the clock skips (daylight saving): the Kubernetes CronJob controller and systemd both skip that run${rare(job) ? `, leaving ${job.schedule.longestGap.times(2).toHuman()} without a copy once a year` : ''}; schedule it outside the switch hour`;
+  return `${job.name} ("${job.schedule.source}") runs at ${localTime} ${job.timeZone}, a time the clock skips (daylight saving): the Kubernetes CronJob controller and systemd both skip that run${rare(job) ? `, leaving ${job.schedule.longestGap.times(2).toHuman()} without a ${job.output} once a year` : ''}; schedule it outside the switch hour`;
 }
 
 /**
@@ -185,7 +225,7 @@ export function lintWarnings(plan: BackupPlan): Warning[] {
 
 export function lintPlan(plan: BackupPlan): Finding[] {
   return [
-    ...plan.services.flatMap((service) => [...checkRpo(service), ...checkRetention(service), ...checkCopies(service, plan)]),
+    ...plan.services.flatMap((service) => [...checkRpo(service), ...checkRetention(service), ...checkCopies(service, plan), ...checkDrills(service, plan)]),
     ...checkOverlaps(plan),
     ...checkHost(plan),
     ...checkDstGaps(plan),

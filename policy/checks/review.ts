@@ -3,7 +3,7 @@ import { Retention } from '../values/retention';
 import { Schedule } from '../values/schedule';
 import type { BackupPlan, PlannedService } from '../plan/plan';
 import type { HostPlan } from '../plan/host-plan';
-import { LAYERS, LAYER_TITLES, alertThresholdsOf, bestRpo, type AlertThreshold, type Copy, type Layer, type Protection } from '../plan/protection';
+import { LAYERS, LAYER_TITLES, alertThresholdsOf, bestRpo, drillsOf, type AlertThreshold, type Copy, type DrillProtection, type Layer, type Protection } from '../plan/protection';
 
 /**
  * A pull request's change to protection, in words. Both sides are the protection models the plan
@@ -87,6 +87,27 @@ function protectionChanges(id: string, base: Protection[], head: Protection[]): 
   return changes;
 }
 
+/**
+ * Drills, matched by the kind of copy they restore: one removed (or a service opted out) means
+ * nothing proves those copies any more; a rarer drill proves them later.
+ */
+function drillChanges(id: string, base: DrillProtection[], head: DrillProtection[]): Change[] {
+  const changes: Change[] = [];
+  for (const drill of base) {
+    const now = head.find((d) => d.of === drill.of);
+    if (!now) {
+      changes.push(risky(`${id}: restore drill of ${drill.of} copies ("${drill.schedule.toHuman()}") -> none (nothing proves these copies restore)`));
+    } else if (now.schedule.cron !== drill.schedule.cron) {
+      const worse = now.schedule.longestGap.totalSeconds > drill.schedule.longestGap.totalSeconds;
+      changes.push({ risky: worse, text: `${id}: restore drill of ${drill.of} copies "${drill.schedule.toHuman()}" -> "${now.schedule.toHuman()}" (longest gap ${drill.schedule.longestGap.toHuman()} -> ${now.schedule.longestGap.toHuman()})` });
+    }
+  }
+  for (const drill of head) {
+    if (!base.some((d) => d.of === drill.of)) changes.push(other(`${id}: restore drill of ${drill.of} copies added ("${drill.schedule.toHuman()}")`));
+  }
+  return changes;
+}
+
 /** A value of the plan in words, for the field-by-field part of the review. */
 function words(value: unknown): string {
   if (value === undefined) return 'not set';
@@ -159,6 +180,14 @@ function serviceSettings(service: PlannedService) {
     // Its server and path are the dump copy's "where", compared with the layers.
     backupVolume: { capacity: service.volume.capacity, mountOptions: service.volume.mountOptions },
     jobs: Object.fromEntries(service.jobs.map((j) => [j.kind, { image: j.image, timeout: j.timeout, runAsUser: j.runAsUser }])),
+    // Schedules are compared above; what else a drill checks or runs with, field by field.
+    drills: Object.fromEntries(
+      drillsOf(service).map((d) => {
+        const planned = service.drills.find((p) => p.drills === d.of)!;
+        const scratch = planned.volumes.find((v) => v.name === 'drill');
+        return [d.of, { image: d.image, timeout: d.timeout, queries: d.queries, resources: planned.resources, scratchSize: scratch && 'emptyDir' in scratch ? scratch.emptyDir.sizeLimit : undefined }];
+      }),
+    ),
   };
 }
 
@@ -177,10 +206,14 @@ function serviceChanges(id: string, base: PlannedService, head: PlannedService):
     if (!base.jobs.some((j) => j.kind === job.kind)) changes.push(other(`${id}: ${job.kind} job added ("${job.schedule.toHuman()}")`));
   }
   changes.push(...protectionChanges(id, base.protection, head.protection));
+  changes.push(...drillChanges(id, drillsOf(base), drillsOf(head)));
   if (base.critical && !head.critical) changes.push(risky(`${id}: critical -> not critical (its alerts page no one; lint no longer requires an offsite copy)`));
   const claimsLost = base.dataClaims.filter((c) => !head.dataClaims.some((h) => h.namespace === c.namespace && h.claim === c.claim));
   for (const claim of claimsLost) changes.push(risky(`${id}: data claim ${claim.namespace}/${claim.claim} -> no longer declared (coverage stops counting this service's copies for it)`));
-  const explained = (path: string) => path === 'dataClaims' || (path === 'critical' && base.critical && !head.critical);
+  // A drill added or removed is described above; its settings only when it stays.
+  const drillKinds = new Set(head.drills.filter((d) => base.drills.some((b) => b.drills === d.drills)).map((d) => d.drills as string));
+  const explained = (path: string) =>
+    path === 'dataClaims' || (path === 'critical' && base.critical && !head.critical) || (path.startsWith('drills.') && !drillKinds.has(path.split('.')[1]));
   changes.push(...settingChanges(`${id}: `, serviceSettings(base), serviceSettings(head), explained));
   return changes;
 }
@@ -290,7 +323,7 @@ export function planChanges(basePlan: BackupPlan, headPlan: BackupPlan): Change[
   }
   for (const service of headPlan.services) {
     const before = basePlan.services.find((s) => s.id === service.id);
-    if (!before) changes.push(other(`${service.id}: service added (${service.engine}, ${service.jobs.map((j) => `${j.kind} ${j.schedule.toHuman()}`).join('; ')}; layers: ${service.protection.map((p) => layerName(p.layer)).join(', ')})`));
+    if (!before) changes.push(other(`${service.id}: service added (${service.engine}, ${service.jobs.map((j) => `${j.kind} ${j.schedule.toHuman()}`).join('; ')}; layers: ${service.protection.map((p) => layerName(p.layer)).join(', ')}${service.drills.length > 0 ? `; drilled ${service.drills[0].schedule.toHuman()}` : ''})`));
     else changes.push(...serviceChanges(service.id, before, service));
   }
   changes.push(...hostChanges(basePlan.host, headPlan.host));

@@ -1,6 +1,6 @@
 import { Duration } from '../values/duration';
 import type { AlertSettings } from '../parse/policy-schema';
-import type { BackupPlan, PlannedJob, PlannedService } from './plan';
+import type { BackupPlan, PlannedDrill, PlannedJob, PlannedService } from './plan';
 import type { HostPlan, HostTimerJobName } from './host-plan';
 
 /**
@@ -23,6 +23,14 @@ export const METRICS = {
   integrityOk: 'backup_integrity_ok',
   thinPoolFree: 'backup_thin_pool_free_percent',
   diskUsage: 'backup_disk_usage_percent',
+} as const;
+
+/** What a restore drill pushes (host-scripts/CONTRACT.md, "Restore drills"), under kind="drill-<kind>". */
+export const DRILL_METRICS = {
+  success: 'backup_restore_drill_success',
+  lastSuccess: 'backup_restore_drill_last_success_timestamp_seconds',
+  duration: 'backup_restore_drill_duration_seconds',
+  copyAge: 'backup_restore_drill_copy_age_seconds',
 } as const;
 
 /** A series of runs that report under one {service, kind} label pair. */
@@ -150,6 +158,58 @@ export function jobRules(job: MonitoredJob, settings: AlertSettings): AlertRule[
   return rules;
 }
 
+/**
+ * A restore drill's rules: its own metric family, so no backup rule watches it and it watches no
+ * backup (every selector names the exact kind, "drill-<kind>" here). No size rule: a drill keeps
+ * no copy. Stale comes from the drill's own schedule; the never-succeeded companion gives a new
+ * drill one staleness window to report its first success.
+ */
+export function drillRules(drill: MonitoredJob, settings: AlertSettings): AlertRule[] {
+  const labelsOf = { service: drill.service, kind: drill.kind };
+  const sel = selector(labelsOf);
+  const common = (severity: Severity) => ({ severity, channel: settings.channels[severity], service: drill.service, kind: drill.kind, runner: drill.runner });
+  const annotations = (summary: string, description: string) => ({ summary, description, runbook_url: drill.runbook });
+  const stale = drill.staleAfter;
+  return [
+    {
+      alert: `${drill.subject}Stale`,
+      type: 'stale',
+      expr: `time() - ${DRILL_METRICS.lastSuccess}${sel} > ${stale.totalSeconds}`,
+      labels: common(drill.severity),
+      annotations: annotations(
+        `${drill.title}: no successful drill for ${stale.toHuman()}`,
+        `No restore drill of {{ $labels.service }} ({{ $labels.kind }}) has succeeded for more than ${stale.toHuman()}: at least one scheduled drill (at most ${drill.longestGap.toHuman()} apart) was missed or failed, so nothing has proven lately that its newest copy restores.`,
+      ),
+      test: { selector: labelsOf, metric: DRILL_METRICS.lastSuccess, threshold: stale.totalSeconds, job: drill },
+    },
+    {
+      alert: `${drill.subject}Failing`,
+      type: 'failing',
+      expr: `${DRILL_METRICS.success}${sel} == 0`,
+      // As for the backups: long enough for the Job's one retry, short against any schedule's grace.
+      for: Duration.minutes(15),
+      labels: common(drill.severity),
+      annotations: annotations(
+        `${drill.title}: the last drill failed`,
+        'The newest copy of {{ $labels.service }} ({{ $labels.kind }}) did not restore into a throwaway server, or the restored data failed a check (manifest counts or a declared query). The copy may be unusable: read the drill Job\'s log before relying on it.',
+      ),
+      test: { selector: labelsOf, metric: DRILL_METRICS.success, job: drill },
+    },
+    {
+      alert: `${drill.subject}NeverSucceeded`,
+      type: 'never-succeeded',
+      expr: `absent(${DRILL_METRICS.lastSuccess}${sel})`,
+      for: stale,
+      labels: common(drill.severity),
+      annotations: annotations(
+        `${drill.title}: no drill has ever succeeded`,
+        `No ${DRILL_METRICS.lastSuccess} series exists for ${drill.service} (${drill.kind}) for ${stale.toHuman()}: the drill never succeeded, never ran, or cannot reach the Pushgateway.`,
+      ),
+      test: { selector: labelsOf, metric: DRILL_METRICS.lastSuccess, job: drill },
+    },
+  ];
+}
+
 export function gaugeRule(gauge: GaugeThreshold, settings: AlertSettings): AlertRule {
   const labelsOf = { service: gauge.service, ...(gauge.kind ? { kind: gauge.kind } : {}) };
   return {
@@ -184,7 +244,22 @@ function monitoredCronJob(job: PlannedJob, displayName: string, critical: boolea
   };
 }
 
-/** One group per service, so removing a service removes exactly its group. */
+function monitoredDrill(drill: PlannedDrill, displayName: string, critical: boolean, settings: AlertSettings): MonitoredJob {
+  return {
+    service: drill.service,
+    kind: drill.kind,
+    runner: 'cronjob',
+    subject: `${displayName}RestoreDrill`,
+    title: `${displayName} ${drill.drills} restore drill`,
+    staleAfter: drill.staleAfter,
+    longestGap: drill.schedule.longestGap,
+    minSizeRatio: 0,
+    severity: critical ? 'critical' : 'warning',
+    runbook: runbookUrl(settings, drill.service),
+  };
+}
+
+/** One group per service (its backups and its drills), so removing a service removes exactly its group. */
 export function planClusterAlerts(services: PlannedService[], settings: AlertSettings): AlertGroup[] {
   return services.map((service) => {
     const { displayName, critical } = service;
@@ -210,6 +285,7 @@ export function planClusterAlerts(services: PlannedService[], settings: AlertSet
         ),
       );
     }
+    rules.push(...service.drills.flatMap((drill) => drillRules(monitoredDrill(drill, displayName, critical, settings), settings)));
     return { name: `backup-policy.${service.id}`, rules };
   });
 }

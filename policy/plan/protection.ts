@@ -3,6 +3,8 @@ import { isWithin } from '../values/path';
 import type { AlertGroup } from './alerts';
 import type { HostPlan } from './host-plan';
 import type { PlannedService } from './plan';
+import type { Schedule } from '../values/schedule';
+import { DRILL_METRICS } from './alerts';
 
 /**
  * The protection model: for each service, every layer that protects it and every copy each layer
@@ -12,7 +14,10 @@ import type { PlannedService } from './plan';
  */
 export type Layer = 'snapshot' | 'file' | 'dump' | 'offsite' | 'drill';
 
-/** Document order. "drill" (a restore actually tried) has no producer yet: its column stays empty. */
+/**
+ * Document order. "drill" (a restore actually tried) keeps no copy, so protectionsOf never
+ * produces it: its column comes from drillsOf, and no RPO ever counts it.
+ */
 export const LAYERS: readonly Layer[] = ['snapshot', 'file', 'dump', 'offsite', 'drill'];
 
 export const LAYER_TITLES: Record<Layer, string> = {
@@ -140,6 +145,41 @@ export function protectionsOf(service: Omit<PlannedService, 'protection'>, host:
     if (copies.length > 0) result.push(layer('offsite', `${offsiteJob.schedule.toHuman()} (${copies.map((c) => c.of).join(', ')})`, offsiteJob.schedule.toHuman(), copies));
   }
   return result;
+}
+
+/**
+ * One restore drill of a service, as the documents and the review show it: which copies it
+ * restores, how often, when it counts as stale, and the series that measures the restore (the
+ * production source of the RTO).
+ */
+export interface DrillProtection {
+  /** The backup kind whose newest copy is restored ("full", "per-database", "snapshot"). */
+  of: string;
+  cronJob: string;
+  schedule: Schedule;
+  staleAfter: Duration;
+  timeout: Duration;
+  /** The declared checks beyond the manifest's counts, in words. */
+  queries: string[];
+  image: string;
+  /** The drill's measured restore time: the RTO as production sees it. */
+  durationMetric: string;
+}
+
+export function drillsOf(service: Pick<PlannedService, 'drills'>): DrillProtection[] {
+  return service.drills.map((d) => ({
+    of: d.drills,
+    cronJob: d.name,
+    schedule: d.schedule,
+    staleAfter: d.staleAfter,
+    timeout: d.timeout,
+    queries: d.queries.map((q) => {
+      const expect = [q.equals !== undefined ? `= ${q.equals}` : '', q.min !== undefined ? `>= ${q.min}` : '', q.max !== undefined ? `<= ${q.max}` : ''].filter((e) => e !== '').join(', ');
+      return `${q.database !== undefined ? `${q.database}: ` : ''}${q.sql} (${expect})`;
+    }),
+    image: d.image,
+    durationMetric: `${DRILL_METRICS.duration}{service="${d.service}",kind="${d.kind}"}`,
+  }));
 }
 
 /** The layer with the smallest RPO. */

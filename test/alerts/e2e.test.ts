@@ -7,6 +7,7 @@
  */
 import * as fs from 'node:fs';
 import { planPolicy } from '../../policy/plan/plan';
+import { packageRoot } from '../../policy/io/scripts';
 
 const planAlerts = (policy: unknown) => planPolicy(policy).alerts;
 import type { AlertRule } from '../../policy/plan/alerts';
@@ -46,10 +47,17 @@ const GROUPS = ['backup-policy.postgresql', 'backup-policy.vaultwarden', 'backup
 /** Of the capacity rules, the one the snapshot job feeds (BackupDiskFull reads daily-backup's series). */
 const CAPACITY = ['LVMThinPoolLow'];
 
+/**
+ * The restore drills' rules stay out of this run: a drill runs in the backup-drill image (its
+ * throwaway servers), and this harness starts pods in the backup-tools root filesystem only. The
+ * last test here holds their metric names to what drill-lib.sh pushes.
+ */
+const isDrillRule = (r: AlertRule) => r.labels.kind?.startsWith('drill-');
+
 function groupsUnderTest(policy: unknown) {
   return planAlerts(policy)
     .filter((g) => GROUPS.includes(g.name) || g.name === 'backup-policy.host.capacity')
-    .map((g) => (g.name === 'backup-policy.host.capacity' ? { ...g, rules: g.rules.filter((r) => CAPACITY.includes(r.alert)) } : g));
+    .map((g) => (g.name === 'backup-policy.host.capacity' ? { ...g, rules: g.rules.filter((r) => CAPACITY.includes(r.alert)) } : { ...g, rules: g.rules.filter((r) => !isDrillRule(r)) }));
 }
 
 beforeAll(async () => {
@@ -159,6 +167,18 @@ test('a thin pool below its floor produces the series LVMSnapshotFailing and LVM
 
 test('no rule references a metric that no job pushes', async () => {
   const pushed = new Set((await pgw.samples()).filter((s) => s.labels.job === 'backup').map((s) => s.name));
-  const referenced = new Set(planAlerts(testPolicy({ pushgateway: 1 })).flatMap((g) => g.rules.flatMap((r) => selectors(r.expr).map((s) => s.split('{')[0]))));
+  const referenced = new Set(planAlerts(testPolicy({ pushgateway: 1 })).flatMap((g) => g.rules.filter((r) => !isDrillRule(r)).flatMap((r) => selectors(r.expr).map((s) => s.split('{')[0]))));
   expect([...referenced].filter((name) => !pushed.has(name))).toEqual([]);
+});
+
+test('every metric a drill rule selects is one drill-lib.sh pushes, under the kind the rule names', () => {
+  const lib = fs.readFileSync(`${packageRoot()}/host-scripts/drill-lib.sh`, 'utf8');
+  const pushedByDrills = new Set([...lib.matchAll(/backup_metric (backup_restore_drill_[a-z_]+)/g)].map((m) => m[1]));
+  const drillRules = planAlerts(testPolicy({ pushgateway: 1 })).flatMap((g) => g.rules.filter(isDrillRule));
+  expect(drillRules.length).toBeGreaterThan(0);
+  const referenced = new Set(drillRules.flatMap((r) => selectors(r.expr).map((s) => s.split('{')[0])));
+  expect([...referenced].filter((name) => !pushedByDrills.has(name))).toEqual([]);
+  // drill-lib.sh reports under kind drill-<the kind drilled>, the label the rules select.
+  expect(lib).toContain('backup_init_without_volume "$engine" "drill-$kind"');
+  for (const rule of drillRules) expect(rule.expr).toContain(`kind="${rule.labels.kind}"`);
 });

@@ -140,3 +140,73 @@ describe('promtool test rules', () => {
     expect(result.output).toContain('PostgreSQLBackupStale');
   }, 120000);
 });
+
+describe('restore drill rules', () => {
+  // A critical PostgreSQL service with both dumps, drilled weekly, and a Redis service that opts out.
+  const drilledPolicy = policyWith((p) => {
+    p.drills = { schedule: 'weekly on sunday at 04:00' };
+    p.services.pg.critical = true;
+    p.services.cache.drill = { enabled: false };
+  });
+  const drilled = planAlerts(drilledPolicy);
+  const pgGroup = drilled.find((g) => g.name === 'backup-policy.pg')!;
+  const drillRules = pgGroup.rules.filter((r) => r.labels.kind.startsWith('drill-'));
+
+  test('Failing, Stale and a NeverSucceeded companion per drilled kind, critical like the service, on the drill metrics', () => {
+    expect(drillRules.map((r) => `${r.alert} ${r.labels.kind} ${r.labels.severity}: ${r.expr}${r.for ? ` for ${r.for.toPrometheus()}` : ''}`)).toEqual([
+      'PgRestoreDrillStale drill-full critical: time() - backup_restore_drill_last_success_timestamp_seconds{service="pg",kind="drill-full"} > 691200',
+      'PgRestoreDrillFailing drill-full critical: backup_restore_drill_success{service="pg",kind="drill-full"} == 0 for 15m',
+      'PgRestoreDrillNeverSucceeded drill-full critical: absent(backup_restore_drill_last_success_timestamp_seconds{service="pg",kind="drill-full"}) for 8d',
+      'PgRestoreDrillStale drill-per-database critical: time() - backup_restore_drill_last_success_timestamp_seconds{service="pg",kind="drill-per-database"} > 691200',
+      'PgRestoreDrillFailing drill-per-database critical: backup_restore_drill_success{service="pg",kind="drill-per-database"} == 0 for 15m',
+      'PgRestoreDrillNeverSucceeded drill-per-database critical: absent(backup_restore_drill_last_success_timestamp_seconds{service="pg",kind="drill-per-database"}) for 8d',
+    ]);
+    expect(new Set(drillRules.map((r) => r.annotations.runbook_url))).toEqual(new Set(['docs/runbooks/pg.md']));
+    expect(drilled.find((g) => g.name === 'backup-policy.cache')!.rules.some((r) => r.alert.includes('RestoreDrill'))).toBe(false);
+  });
+
+  test('promtool: each drill alert fires just after its threshold, not before, and clears', async () => {
+    const results = await promtoolTestGroups([{ ...pgGroup, rules: drillRules }]);
+    expect(results.filter((r) => !r.ok)).toEqual([]);
+  }, 120000);
+
+  test('promtool: no backup rule fires on the series a drill or a restore Job pushes, and no drill rule on a backup', async () => {
+    // Every selector names its exact kind. Proven on a real evaluation: the backups healthy, while
+    // drill-* and restore-* series of the backup family report failures, tiny sizes and old
+    // successes (what backup-lib's push sends for those kinds); drills healthy, backups' own drill
+    // metric series absent for other kinds.
+    const dir = mkdtempSync(join(tmpdir(), 'bp-promtool-kinds-'));
+    try {
+      const backupKinds = ['full', 'per-database'];
+      const foreignKinds = ['drill-full', 'drill-per-database', 'restore-full', 'restore-per-database'];
+      const series = (metric: string, kind: string, values: string) => ({ series: `${metric}{job="backup",service="pg",kind="${kind}",engine="postgres",runner="cronjob"}`, values });
+      const input = [
+        ...backupKinds.flatMap((kind) => [
+          series('backup_last_success_timestamp_seconds', kind, '0x24'),
+          series('backup_last_run_success', kind, '1x24'),
+          series('backup_last_size_bytes', kind, '1000000x24'),
+        ]),
+        ...foreignKinds.flatMap((kind) => [
+          series('backup_last_success_timestamp_seconds', kind, '-1000000x24'),
+          series('backup_last_run_success', kind, '0x24'),
+          series('backup_last_size_bytes', kind, '1000000x12 1x12'),
+        ]),
+        ...['drill-full', 'drill-per-database'].flatMap((kind) => [
+          series('backup_restore_drill_success', kind, '1x24'),
+          series('backup_restore_drill_last_success_timestamp_seconds', kind, '0x24'),
+        ]),
+      ];
+      const names = [...new Set(pgGroup.rules.map((r) => r.alert))];
+      writeFileSync(join(dir, 'rules.yaml'), renderRulesFile([pgGroup]));
+      writeFileSync(
+        join(dir, 'test.yaml'),
+        stringify({ rule_files: ['rules.yaml'], evaluation_interval: '5m', tests: [{ interval: '5m', input_series: input, alert_rule_test: names.map((alertname) => ({ eval_time: '115m', alertname, exp_alerts: [] })) }] }),
+      );
+      const { stdout } = await run('promtool', ['test', 'rules', 'test.yaml'], { cwd: dir });
+      expect(stdout).toContain('SUCCESS');
+      expect(names).toEqual(expect.arrayContaining(['PgBackupFailing', 'PgBackupStale', 'PgBackupTooSmall', 'PgRestoreDrillFailing']));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120000);
+});

@@ -91,7 +91,8 @@ describe('synth', () => {
     expect(code).toBe(0);
     expect(stdout).toContain('synthesized stack "homelab"');
     const stack = JSON.parse(readFileSync(join(out, 'stacks/homelab/cdk.tf.json'), 'utf8'));
-    expect(Object.keys(stack.resource.kubernetes_cron_job_v1)).toHaveLength(9);
+    // 9 backup CronJobs and 8 weekly restore drills (one per service and kind of copy).
+    expect(Object.keys(stack.resource.kubernetes_cron_job_v1)).toHaveLength(17);
   });
 
   test('a YAML policy file synthesizes the same way', () => {

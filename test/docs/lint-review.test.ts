@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { lintPlan, lintWarnings } from '../../policy/checks/lint';
 import { planPolicy } from '../../policy/plan/plan';
+import { DEFAULT_IMAGE, DRILL_IMAGE } from '../../policy/engines/engine';
 import { packageRoot } from '../../policy/io/scripts';
 import { homelabPolicy } from '../../stacks/homelab-policy';
 
@@ -31,6 +32,9 @@ describe('lint', () => {
     ['a critical service has no offsite copy', (p) => { p.services.postgresql.critical = true; p.services.postgresql.nfsPath = '/srv/backups/postgresql'; }, 'services.postgresql', 'marked critical but has no offsite copy'],
     ['a service has no copy outside its own disk', (p) => (p.services.mysql.nfsPath = '/srv/backups/mysql'), 'services.mysql', 'no copy outside its own disk'],
     ['host snapshots keep fewer than two', (p) => (p.host.snapshots.retention = '1d'), 'host.snapshots.retention', 'fewer than two remain'],
+    ['a critical service is never drilled', (p) => { p.services.postgresql.critical = true; p.services.postgresql.drill = { enabled: false }; }, 'services.postgresql.drill', 'marked critical but never drilled'],
+    ['a drill starts beside its own backup job', (p) => (p.drills = { schedule: 'daily at 00:05' }), 'services.postgresql.drill.schedule', 'postgresql-full-drill and postgresql-full-backup start within 15 minutes of each other'],
+    ['a weekly drill falls into the spring-forward gap', (p) => (p.drills = { schedule: 'weekly on sunday at 01:30' }), 'services.etcd.drill.schedule', 'etcd-drill ("weekly on sunday at 01:30") runs at 2026-03-29 01:30 Europe/London, a time the clock skips'],
   ])('fails when %s', (_name, edit, path, words) => {
     const findings = lint(homelabWith(edit));
     // The homelab is clean, so every finding comes from the edit; at least one must be the rule's.
@@ -52,10 +56,19 @@ describe('lint warnings', () => {
     expect(warnings.slice(0, 3)).toEqual([
       "services.vaultwarden.runAsRoot: its jobs run as root: Vaultwarden's image writes its data as root, and reading a WAL database needs write access to its -shm file",
       "services.etcd: its restore Job runs as root: etcd's data directory /var/lib/etcd belongs to root on the node (kubeadm runs etcd as root), and the restore replaces it",
-      expect.stringMatching(/^images: ghcr\.io\/backup-policy\/backup-tools:\d+\.\d+\.\d+ is pinned by tag only \(used by etcd, mysql, postgresql, redis, vault, vaultwarden\)/),
+      expect.stringContaining(`images: ${DEFAULT_IMAGE} is pinned by tag only (used by etcd, mysql, postgresql, redis, vault, vaultwarden): `),
     ]);
     const pinned = homelabWith((p) => (p.images = Object.fromEntries(['postgres', 'mysql', 'etcd', 'vault', 'redis', 'sqlite'].map((e) => [e, `ghcr.io/backup-policy/backup-tools@sha256:${'a'.repeat(64)}`]))));
     expect(lintWarnings(planPolicy(pinned)).map((w) => w.path).filter((p) => p === 'images')).toEqual([]);
+  });
+
+  test('the drill image pinned by tag only is named once, at drills.image', () => {
+    const drilled = homelabWith((p) => (p.drills = { schedule: 'weekly on sunday at 04:00' }));
+    expect(lintWarnings(planPolicy(drilled)).filter((w) => w.path === 'drills.image').map((w) => w.message)).toEqual([
+      `${DRILL_IMAGE} is pinned by tag only (used by etcd, mysql, postgresql, redis, vault, vaultwarden): a tag can be pushed again with other contents; pin the digest the image workflow prints (drills: { image: "<repository>@sha256:<digest>" })`,
+    ]);
+    drilled.drills.image = `ghcr.io/backup-policy/backup-drill@sha256:${'b'.repeat(64)}`;
+    expect(lintWarnings(planPolicy(drilled)).filter((w) => w.path === 'drills.image')).toEqual([]);
   });
 
   test('root is never a plain runAsUser: 0', () => {

@@ -152,7 +152,7 @@ describe('vault: a restore Job that POSTs the snapshot with the backup\'s token'
     expect(env.VAULT_TOKEN).toEqual({ secretKeyRef: { name: 'vault-backup-token', key: 'token' } });
     expect([env.VAULT_ADDR, env.VAULT_RESTORE_FORCE]).toEqual(['http://vault-active.vault.svc.cluster.local:8200', '']);
     expect(job.spec.template.spec.securityContext.runAsUser).toBe(10001);
-    expect(vault.scripts.files).toEqual(['backup-lib.sh', 'vault-lib.sh', 'vault-backup.sh', 'vault-restore.sh']);
+    expect(vault.scripts.files).toEqual(['backup-lib.sh', 'vault-lib.sh', 'vault-backup.sh', 'vault-restore.sh', 'drill-lib.sh', 'vault-drill.sh']);
     const forced = structuredClone(homelabPolicy) as any;
     forced.services.vault.restoreForce = true;
     const forcedVault = planPolicy(forced).services.find((s) => s.id === 'vault')!;

@@ -167,7 +167,7 @@ describe('plan review: protection models compared', () => {
       ]),
     );
     expect(other).toEqual(
-      expect.arrayContaining(['immich: service added (postgres, per-database At 01:30; layers: app-level dump, offsite)', 'alert ImmichBackupStale (immich, per-database): added (no success for 36 hours, warning)']),
+      expect.arrayContaining(['immich: service added (postgres, per-database At 01:30; layers: app-level dump, offsite; drilled At 04:00, only on Sunday)', 'alert ImmichBackupStale (immich, per-database): added (no success for 36 hours, warning)']),
     );
     expect(counts).toEqual([risky.length, other.length]);
   });
@@ -175,6 +175,54 @@ describe('plan review: protection models compared', () => {
   test('a new coverage exclusion is risky: it hides PVCs from the gap check', () => {
     const { risky } = sections(review((p) => p.coverage.exclude.push({ namespace: 'nextcloud', reason: 'the photos are on the phones' })));
     expect(risky).toEqual(['coverage: nextcloud (every PVC) needs a backup -> excluded ("the photos are on the phones")']);
+  });
+});
+
+describe('plan review: restore drills', () => {
+  const drilledBase = planPolicy(homelabWith((p) => (p.drills = { schedule: 'weekly on sunday at 04:00' })));
+  const drilledReview = (edit: (p: any) => void) =>
+    sections(reviewPlans(drilledBase, planPolicy(homelabWith((p) => { p.drills = { schedule: 'weekly on sunday at 04:00' }; edit(p); })), 'main'));
+
+  test('a service that stops being drilled is risky, per kind of copy, and its drill alerts go with it', () => {
+    const { risky } = drilledReview((p) => (p.services.postgresql.drill = { enabled: false }));
+    expect(risky).toEqual(
+      expect.arrayContaining([
+        'postgresql: restore drill of full copies ("At 04:00, only on Sunday") -> none (nothing proves these copies restore)',
+        'postgresql: restore drill of per-database copies ("At 04:00, only on Sunday") -> none (nothing proves these copies restore)',
+        expect.stringMatching(/^alert PostgreSQLRestoreDrillFailing \(postgresql, drill-full\): last run failed for 15 minutes, warning -> removed/),
+      ]),
+    );
+  });
+
+  test('a rarer drill is risky (before -> after, with the gaps); a more frequent one is not', () => {
+    const rarer = drilledReview((p) => (p.services.redis.drill = { schedule: '0 4 1 * *' }));
+    expect(rarer.risky).toEqual(expect.arrayContaining(['redis: restore drill of snapshot copies "At 04:00, only on Sunday" -> "At 04:00, on day 1 of the month" (longest gap 7 days -> 31 days)']));
+    const oftener = drilledReview((p) => (p.services.redis.drill = { schedule: 'daily at 04:00' }));
+    expect(oftener.risky.filter((c) => c.startsWith('redis: restore drill'))).toEqual([]);
+    expect(oftener.other).toEqual(expect.arrayContaining(['redis: restore drill of snapshot copies "At 04:00, only on Sunday" -> "At 04:00" (longest gap 7 days -> 24 hours)']));
+  });
+
+  test('drills added to the policy show per service and kind, with their alerts', () => {
+    const undrilled = planPolicy(homelabWith((p) => delete p.drills));
+    const { other } = sections(reviewPlans(undrilled, drilledBase, 'main'));
+    expect(other).toEqual(
+      expect.arrayContaining([
+        'etcd: restore drill of snapshot copies added ("At 04:00, only on Sunday")',
+        'mysql: restore drill of per-database copies added ("At 04:00, only on Sunday")',
+        'alert EtcdRestoreDrillStale (etcd, drill-snapshot): added (no success for 8 days, warning)',
+      ]),
+    );
+  });
+
+  test('a drill that stays but checks less, or runs with other settings, shows field by field', () => {
+    const { other } = drilledReview((p) => (p.services.postgresql.drill = { queries: [{ sql: 'select count(*) from users', min: 1 }], scratchSize: '20Gi', timeout: '3h' }));
+    expect(other).toEqual(
+      expect.arrayContaining([
+        'postgresql: drills.full.queries: none -> "select count(*) from users (>= 1)"',
+        'postgresql: drills.full.scratchSize: "10Gi" -> "20Gi"',
+        'postgresql: drills.full.timeout: 2 hours -> 3 hours',
+      ]),
+    );
   });
 });
 
@@ -213,6 +261,7 @@ describe('plan review: nothing changes protection unseen', () => {
       alerts: renderRulesFile(plan.alerts),
       host: plan.host?.config,
       jobs: plan.services.flatMap((s) => s.jobs.map((j) => [j.name, j.schedule.cron, j.env.find((e) => e.name.startsWith('BACKUP_KEEP'))?.value, j.image, j.timeout.totalSeconds])),
+      drills: plan.services.flatMap((s) => s.drills.map((d) => [d.name, d.schedule.cron, d.image, d.timeout.totalSeconds, d.resources, d.volumes, d.env.find((e) => e.name === 'DRILL_QUERIES')?.value])),
       exclusions: plan.coverageExclusions,
     });
   }

@@ -21,6 +21,17 @@ describe('the bundled homelab policy', () => {
         ['redis', 'redis-backup', '0 3 * * 0', 'Europe/London', days(30)],
         ['vaultwarden', 'vaultwarden-backup', '0 */6 * * *', 'Europe/London', days(30)],
         ['vaultwarden', 'vaultwarden-integrity-check', '30 * * * *', 'Europe/London', days(30)],
+        // The weekly restore drills: one per kind of copy, keeping none themselves.
+        ...[
+          ['dbaas', 'postgresql-full-drill'],
+          ['dbaas', 'postgresql-per-db-drill'],
+          ['dbaas', 'mysql-full-drill'],
+          ['dbaas', 'mysql-per-db-drill'],
+          ['kube-system', 'etcd-drill'],
+          ['vault', 'vault-drill'],
+          ['redis', 'redis-drill'],
+          ['vaultwarden', 'vaultwarden-drill'],
+        ].map(([namespace, name]) => [namespace, name, '0 4 * * 0', 'Europe/London', null]),
       ].sort(),
     );
   });

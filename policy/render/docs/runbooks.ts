@@ -1,4 +1,5 @@
 import type { PlannedJob, PlannedService } from '../../plan/plan';
+import { DRILL_METRICS } from '../../plan/alerts';
 
 /**
  * One restore runbook per service, in the Meaning / Impact / Diagnosis / Mitigation shape the
@@ -50,6 +51,38 @@ function restoreSection(service: PlannedService): string {
   ].join('\n');
 }
 
+/**
+ * The drills: what they prove, what a failing one means and where its log is. A service without
+ * one says so, since nothing then proves its copies restore.
+ */
+function drillSection(service: PlannedService): string {
+  if (service.drills.length === 0) {
+    return `No restore drill is declared for \`${service.id}\`: nothing restores its copies on a schedule, so the first restore is the first proof. Declare \`drill\` (or the policy's \`drills\`) to have one.`;
+  }
+  const rows = service.drills
+    .map((d) => `| \`${d.name}\` | newest ${d.drills} copy | \`${d.schedule.cron}\` (${d.schedule.toHuman()}) | ${d.timeout.toHuman()} | ${d.staleAfter.toHuman()} |`)
+    .join('\n');
+  const first = service.drills[0];
+  const queries = service.drills[0].queries.length;
+  return [
+    '| CronJob | restores | schedule | deadline | stale after |',
+    '|---|---|---|---|---|',
+    rows,
+    '',
+    `Each drill restores the newest verified copy inside its own pod (image \`${first.image}\`; a throwaway server where the engine has one), checks it against the manifest written beside the copy when there is one (databases, tables and rows, keys)${queries > 0 ? ` and ${queries} declared quer${queries === 1 ? 'y' : 'ies'}` : ''}, and throws everything away. It mounts the backup volume read-only and never connects to the production server.`,
+    '',
+    `\`*RestoreDrillFailing\` means the newest copy did not restore or the restored data failed a check: treat that copy as unusable until the log says otherwise, and make sure an older copy restores. \`*RestoreDrillStale\` and \`*RestoreDrillNeverSucceeded\` mean no drill has proven a copy lately (missed, failed or not reporting).`,
+    '',
+    '```sh',
+    `kubectl -n ${service.namespace} get jobs -l backup-policy/service=${service.id},app.kubernetes.io/component=restore-drill --sort-by=.metadata.creationTimestamp`,
+    ...service.drills.map((d) => `kubectl -n ${service.namespace} logs job/<the newest ${d.name} job>`),
+    `kubectl -n ${service.namespace} create job --from=cronjob/${first.name} ${first.name}-manual-$(date +%s)`,
+    '```',
+    '',
+    `The log names the failing check (\`ERROR: ...\`, e.g. a table whose rows differ from the manifest, expected vs got). Metrics: \`${DRILL_METRICS.success}{service="${service.id}"}\`, \`${DRILL_METRICS.lastSuccess}{service="${service.id}"}\`, \`${DRILL_METRICS.duration}{service="${service.id}"}\` (the measured restore time: this service's RTO as production sees it) and \`${DRILL_METRICS.copyAge}{service="${service.id}"}\`.`,
+  ].join('\n');
+}
+
 export function renderRunbook(service: PlannedService, timeZone: string, offsiteNote: string): string {
   const main = service.jobs.find((j) => j.retention) ?? service.jobs[0];
   const integrity = service.jobs.find((j) => j.checksIntegrity);
@@ -65,7 +98,7 @@ Copies: \`${copies(service)}\` (PersistentVolume \`${service.volume.pvName}\`, c
 
 ## Meaning
 
-An alert about \`${service.id}\` means its newest verified copy is older than the schedule allows (\`*Stale\`), its last run failed (\`*Failing\`), it never reported a success (\`*NeverSucceeded\`), or its newest copy is much smaller than recent ones (\`*TooSmall\`).${integrity ? ` \`*IntegrityFail\` means the live database failed \`PRAGMA integrity_check\`: treat it as data corruption in progress.` : ''}
+An alert about \`${service.id}\` means its newest verified copy is older than the schedule allows (\`*Stale\`), its last run failed (\`*Failing\`), it never reported a success (\`*NeverSucceeded\`), or its newest copy is much smaller than recent ones (\`*TooSmall\`).${service.drills.length > 0 ? ' `*RestoreDrill*` alerts are about the restore drills below.' : ''}${integrity ? ` \`*IntegrityFail\` means the live database failed \`PRAGMA integrity_check\`: treat it as data corruption in progress.` : ''}
 
 ## Impact
 
@@ -90,5 +123,9 @@ kubectl -n ${service.namespace} create job --from=cronjob/${main.name} ${main.na
 ### Restore
 
 ${restoreSection(service)}
+
+## Restore drill
+
+${drillSection(service)}
 `;
 }

@@ -1,13 +1,21 @@
 import type { AlertGroup } from '../../plan/alerts';
 import type { BackupPlan } from '../../plan/plan';
-import { LAYERS, LAYER_TITLES, bestRpo } from '../../plan/protection';
+import { LAYERS, LAYER_TITLES, bestRpo, drillsOf } from '../../plan/protection';
 import type { MeasuredRestore, MeasuredRestoreTimes, TimingSummary } from '../../values/restore-times';
+
+/** The drill column: what a drill restores and how often, or why the cell is empty. */
+function drillCell(service: BackupPlan['services'][number]): string {
+  const drills = drillsOf(service);
+  if (drills.length === 0) return 'not drilled';
+  return drills.map((d) => `${d.of} copies: ${d.schedule.toHuman()}`).join('; ');
+}
 
 export function renderProtectionMatrix(plan: BackupPlan): string {
   const layers = LAYERS;
   const rows = plan.services.map((service) => {
     const byLayer = new Map(service.protection.map((p) => [p.layer, p]));
     const cells = layers.map((layer) => {
+      if (layer === 'drill') return drillCell(service);
       const p = byLayer.get(layer);
       if (!p) return '—';
       // Mirrors (offsite) keep what their sources keep; each lags its own source, so each has its RPO.
@@ -30,7 +38,7 @@ ${hostNote}
 |---|---|---|${layers.map(() => '---').join('|')}|
 ${rows.join('\n')}
 
-RPO in each cell is the longest gap between two runs of that layer (for offsite: the source's gap plus the sync's), the most data lost if the live copy dies just before the next run. ${LAYER_TITLES.drill}: no layer tries restores yet, so every service shows none.
+RPO in each cell is the longest gap between two runs of that layer (for offsite: the source's gap plus the sync's), the most data lost if the live copy dies just before the next run. ${LAYER_TITLES.drill}: how often the newest copy of each kind is restored into a throwaway server and checked (no copy of its own, so no RPO); each service's runbook names its drill CronJobs.
 `;
 }
 
@@ -89,17 +97,41 @@ Generated from the backup policy. Do not edit: run \`npm run generate\`.
 |---|---|---|---|---|
 ${rows.join('\n')}
 
-${renderMeasuredRestores(plan, measured)}`;
+${renderMeasuredRestores(plan, measured)}${renderDrillRto(plan)}`;
+}
+
+/**
+ * Which services are drilled: each drill's measured restore time is the RTO production reports,
+ * beside the declared or typical one above. Absent while the policy drills nothing.
+ */
+function renderDrillRto(plan: BackupPlan): string {
+  if (plan.services.every((s) => s.drills.length === 0)) return '';
+  const rows = plan.services.flatMap((service) => {
+    const drills = drillsOf(service);
+    if (drills.length === 0) return [`| ${service.id} | not drilled | — | none: only the RTO above |`];
+    return drills.map((d) => `| ${service.id} | ${d.of} copies, ${d.schedule.toHuman()} | ${d.staleAfter.toHuman()} | \`${d.durationMetric}\` |`);
+  });
+  return `
+## Restore drills: the measured RTO
+
+A drill restores the newest copy into a throwaway server and checks it; the time that restore took is pushed as the RTO measured in production.
+
+| service | drilled | alert when no success for | measured restore time (RTO source) |
+|---|---|---|---|
+${rows.join('\n')}
+`;
 }
 
 function describeFor(rule: AlertGroup['rules'][number]): string {
+  // A drill's rules watch drills, not backup runs: say so in the words.
+  const what = rule.labels.kind?.startsWith('drill-') ? 'drill' : 'run';
   switch (rule.type) {
     case 'stale':
-      return `no success for ${rule.test.job!.staleAfter.toHuman()}`;
+      return `no ${what === 'drill' ? 'successful drill' : 'success'} for ${rule.test.job!.staleAfter.toHuman()}`;
     case 'failing':
-      return `last run failed, for ${rule.for!.toHuman()}`;
+      return `last ${what} failed, for ${rule.for!.toHuman()}`;
     case 'never-succeeded':
-      return `no success ever reported, for ${rule.for!.toHuman()}`;
+      return `no ${what === 'drill' ? 'successful drill' : 'success'} ever reported, for ${rule.for!.toHuman()}`;
     case 'too-small':
       return `newest copy under ${rule.test.threshold} x the largest recent one`;
     case 'gauge':

@@ -106,6 +106,10 @@ ${jobs.map((j) => `| ${j.section} / ${j.name} | ${j.schedule.toHuman()}${j.timeZ
 
 export function clusterTimelineJobs(plan: BackupPlan): TimelineJob[] {
   return plan.services.flatMap((service) =>
-    service.jobs.map((job) => ({ section: service.id, name: job.name, schedule: job.schedule, timeZone: job.timeZone, minutes: job.checksIntegrity ? 5 : 15 })),
+    [
+      ...service.jobs.map((job) => ({ section: service.id, name: job.name, schedule: job.schedule, timeZone: job.timeZone, minutes: job.checksIntegrity ? 5 : 15 })),
+      // A drill restores a whole copy into a fresh server: drawn longer than a dump.
+      ...service.drills.map((drill) => ({ section: service.id, name: drill.name, schedule: drill.schedule, timeZone: drill.timeZone, minutes: 30 })),
+    ],
   );
 }

@@ -4,7 +4,7 @@
  */
 import { planPolicy } from '../../../policy/plan/plan';
 import { renderRunbook } from '../../../policy/render/docs/runbooks';
-import { policyOf, redisService } from '../small-policies';
+import { pgService, policyOf, redisService } from '../small-policies';
 
 describe('renderRunbook', () => {
   test('a weekly Redis service: every section with its names, paths and restore steps', () => {
@@ -65,6 +65,10 @@ mkdir <data volume>/appendonlydir && cp <the copy> <data volume>/appendonlydir/a
 printf 'file appendonly.aof.1.base.rdb seq 1 type b\\n' > <data volume>/appendonlydir/appendonly.aof.manifest   # then chown -R as above
 kubectl -n cache scale statefulset/<redis> --replicas=1
 \`\`\`
+
+## Restore drill
+
+No restore drill is declared for \`cache\`: nothing restores its copies on a schedule, so the first restore is the first proof. Declare \`drill\` (or the policy's \`drills\`) to have one.
 `);
   });
 
@@ -100,7 +104,7 @@ kubectl -n cache scale statefulset/<redis> --replicas=1
     expect(lines[13]).toBe(
       'An alert about `vw` means its newest verified copy is older than the schedule allows (`*Stale`), its last run failed (`*Failing`), it never reported a success (`*NeverSucceeded`), or its newest copy is much smaller than recent ones (`*TooSmall`). `*IntegrityFail` means the live database failed `PRAGMA integrity_check`: treat it as data corruption in progress.',
     );
-    expect(page.slice(page.indexOf('### Restore'))).toBe(`### Restore
+    expect(page.slice(page.indexOf('### Restore'), page.indexOf('## Restore drill'))).toBe(`### Restore
 
 A restore Job (\`backup-policy restore\`, the backup job's image and user, the backup volume \`/srv/nfs/vw-backup\` read-only) copies \`db_<ts>.sqlite3\` into the claim \`vw-data\` as \`db.sqlite3\` (a temporary name, checked with \`PRAGMA integrity_check\`, then renamed) and unpacks \`rsa_key.pem\` from \`files_<ts>.tar.zst\` of the same run. It refuses while \`db.sqlite3-wal\` is not empty (a writer is running), and refuses to replace an existing database or extra path unless given \`--yes\`; what it replaces is renamed \`<name>.before-restore-<ts>\`, never deleted.
 
@@ -124,6 +128,7 @@ A restore Job (\`backup-policy restore\`, the backup job's image and user, the b
    \`\`\`sh
    kubectl -n vaultwarden scale deployment/vw --replicas=1
    \`\`\`
+
 `);
     // The manual run starts the job that keeps copies, not the integrity check.
     expect(page.slice(page.indexOf('## Mitigation'), page.indexOf('### Restore'))).toBe(`## Mitigation
@@ -134,6 +139,36 @@ Run the job now, once the cause is fixed:
 kubectl -n vaultwarden create job --from=cronjob/vw-backup vw-backup-manual-$(date +%s)
 \`\`\`
 
+`);
+  });
+  test('a drilled PostgreSQL service: the drill CronJobs, what a failing drill means, where its log is', () => {
+    const [service] = planPolicy(
+      policyOf(
+        { pg: { ...pgService, perDatabase: { schedule: 'daily at 00:15' }, drill: { queries: [{ sql: 'select count(*) from users', min: 1 }] } } },
+        { drills: { schedule: 'weekly on sunday at 04:00' } },
+      ),
+    ).services;
+    const page = renderRunbook(service, 'Europe/London', 'No offsite copy is declared for these files.');
+    expect(page).toContain(' `*RestoreDrill*` alerts are about the restore drills below.');
+    expect(page.slice(page.indexOf('## Restore drill'))).toBe(`## Restore drill
+
+| CronJob | restores | schedule | deadline | stale after |
+|---|---|---|---|---|
+| \`pg-full-drill\` | newest full copy | \`0 4 * * 0\` (At 04:00, only on Sunday) | 2 hours | 8 days |
+| \`pg-per-db-drill\` | newest per-database copy | \`0 4 * * 0\` (At 04:00, only on Sunday) | 2 hours | 8 days |
+
+Each drill restores the newest verified copy inside its own pod (image \`ghcr.io/backup-policy/backup-drill:0.3.0\`; a throwaway server where the engine has one), checks it against the manifest written beside the copy when there is one (databases, tables and rows, keys) and 1 declared query, and throws everything away. It mounts the backup volume read-only and never connects to the production server.
+
+\`*RestoreDrillFailing\` means the newest copy did not restore or the restored data failed a check: treat that copy as unusable until the log says otherwise, and make sure an older copy restores. \`*RestoreDrillStale\` and \`*RestoreDrillNeverSucceeded\` mean no drill has proven a copy lately (missed, failed or not reporting).
+
+\`\`\`sh
+kubectl -n db get jobs -l backup-policy/service=pg,app.kubernetes.io/component=restore-drill --sort-by=.metadata.creationTimestamp
+kubectl -n db logs job/<the newest pg-full-drill job>
+kubectl -n db logs job/<the newest pg-per-db-drill job>
+kubectl -n db create job --from=cronjob/pg-full-drill pg-full-drill-manual-$(date +%s)
+\`\`\`
+
+The log names the failing check (\`ERROR: ...\`, e.g. a table whose rows differ from the manifest, expected vs got). Metrics: \`backup_restore_drill_success{service="pg"}\`, \`backup_restore_drill_last_success_timestamp_seconds{service="pg"}\`, \`backup_restore_drill_duration_seconds{service="pg"}\` (the measured restore time: this service's RTO as production sees it) and \`backup_restore_drill_copy_age_seconds{service="pg"}\`.
 `);
   });
 });

@@ -20,10 +20,10 @@ Snapshots and file backups cover every PVC LV matching \`vm-*-pvc-*\` outside \`
 
 | service | engine | namespace | LVM snapshot | File backup | App-level dump | Offsite | Restore drill |
 |---|---|---|---|---|---|---|---|
-| cache | redis | cache | At 03:00; keeps 7 days; RPO 24 hours | At 05:00; keeps 4 weekly generations; RPO 24 hours | snapshot: At 03:00, only on Sunday; keeps 30 days, at least the newest 4; RPO 7 days | At 06:00; the dumps via /srv/nfs: RPO 8 days; the file backup via /mnt/backup: RPO 2 days; keeps what its sources keep | — |
-| pg | postgres | db | — | — | full: At 00:00; keeps 14 days, at least the newest 7; RPO 24 hours | At 06:00; the dumps via /srv/nfs: RPO 2 days; keeps what its sources keep | — |
+| cache | redis | cache | At 03:00; keeps 7 days; RPO 24 hours | At 05:00; keeps 4 weekly generations; RPO 24 hours | snapshot: At 03:00, only on Sunday; keeps 30 days, at least the newest 4; RPO 7 days | At 06:00; the dumps via /srv/nfs: RPO 8 days; the file backup via /mnt/backup: RPO 2 days; keeps what its sources keep | not drilled |
+| pg | postgres | db | — | — | full: At 00:00; keeps 14 days, at least the newest 7; RPO 24 hours | At 06:00; the dumps via /srv/nfs: RPO 2 days; keeps what its sources keep | not drilled |
 
-RPO in each cell is the longest gap between two runs of that layer (for offsite: the source's gap plus the sync's), the most data lost if the live copy dies just before the next run. Restore drill: no layer tries restores yet, so every service shows none.
+RPO in each cell is the longest gap between two runs of that layer (for offsite: the source's gap plus the sync's), the most data lost if the live copy dies just before the next run. Restore drill: how often the newest copy of each kind is restored into a throwaway server and checked (no copy of its own, so no RPO); each service's runbook names its drill CronJobs.
 `);
   });
 
@@ -37,15 +37,52 @@ The policy declares no host section: only the app-level dumps below exist.
 
 | service | engine | namespace | LVM snapshot | File backup | App-level dump | Offsite | Restore drill |
 |---|---|---|---|---|---|---|---|
-| pg | postgres | db | — | — | full: At 00:00; per-database: On the hour, every 6 hours; keeps 14 days, at least the newest 7; RPO 6 hours | — | — |
+| pg | postgres | db | — | — | full: At 00:00; per-database: On the hour, every 6 hours; keeps 14 days, at least the newest 7; RPO 6 hours | — | not drilled |
 
-RPO in each cell is the longest gap between two runs of that layer (for offsite: the source's gap plus the sync's), the most data lost if the live copy dies just before the next run. Restore drill: no layer tries restores yet, so every service shows none.
+RPO in each cell is the longest gap between two runs of that layer (for offsite: the source's gap plus the sync's), the most data lost if the live copy dies just before the next run. Restore drill: how often the newest copy of each kind is restored into a throwaway server and checked (no copy of its own, so no RPO); each service's runbook names its drill CronJobs.
 `);
   });
 
   test('a service exported outside every offsite source and excluded from snapshots has no offsite cell', () => {
     const plan = planPolicy(policyOf({ pg: { ...pgService, nfsPath: '/exports/pg' } }, { host: smallHost() }));
-    expect(renderProtectionMatrix(plan).split('\n')[8]).toBe('| pg | postgres | db | — | — | full: At 00:00; keeps 14 days, at least the newest 7; RPO 24 hours | — | — |');
+    expect(renderProtectionMatrix(plan).split('\n')[8]).toBe('| pg | postgres | db | — | — | full: At 00:00; keeps 14 days, at least the newest 7; RPO 24 hours | — | not drilled |');
+  });
+});
+
+describe('drills in the matrix and the RPO/RTO page', () => {
+  const drilled = planPolicy(
+    policyOf(
+      { pg: { ...pgService, perDatabase: { schedule: 'daily at 00:15' } }, cache: { ...redisService, drill: { enabled: false } } },
+      { drills: { schedule: 'weekly on sunday at 04:00' } },
+    ),
+  );
+
+  test('the drill column names each drilled kind and how often; an opted-out service says so', () => {
+    const rows = renderProtectionMatrix(drilled).split('\n').filter((l) => /^\| (pg|cache) /.test(l));
+    expect(rows.map((r) => r.split(' | ').at(-1))).toEqual(['not drilled |', 'full copies: At 04:00, only on Sunday; per-database copies: At 04:00, only on Sunday |']);
+  });
+
+  test('the alert table words drill rules as drills', () => {
+    const rows = renderAlertTable(drilled.alerts).split('\n').filter((l) => l.includes('RestoreDrill') && l.includes('drill-full'));
+    expect(rows.map((r) => r.split(' | ').slice(0, 3).join(' | '))).toEqual([
+      '| PgRestoreDrillStale | `service="pg", kind="drill-full"` | no successful drill for 8 days',
+      '| PgRestoreDrillFailing | `service="pg", kind="drill-full"` | last drill failed, for 15 minutes',
+      '| PgRestoreDrillNeverSucceeded | `service="pg", kind="drill-full"` | no successful drill ever reported, for 8 days',
+    ]);
+  });
+
+  test('the measured restore time of each drill is the RTO source', () => {
+    const page = renderRpoRto(drilled);
+    expect(page.slice(page.indexOf('## Restore drills'))).toBe(`## Restore drills: the measured RTO
+
+A drill restores the newest copy into a throwaway server and checks it; the time that restore took is pushed as the RTO measured in production.
+
+| service | drilled | alert when no success for | measured restore time (RTO source) |
+|---|---|---|---|
+| cache | not drilled | — | none: only the RTO above |
+| pg | full copies, At 04:00, only on Sunday | 8 days | \`backup_restore_drill_duration_seconds{service="pg",kind="drill-full"}\` |
+| pg | per-database copies, At 04:00, only on Sunday | 8 days | \`backup_restore_drill_duration_seconds{service="pg",kind="drill-per-database"}\` |
+`);
   });
 });
 

@@ -256,4 +256,12 @@ describe('clusterTimelineJobs', () => {
       { section: 'vw', name: 'vw-integrity-check', schedule: '0 * * * *', timeZone: 'Europe/London', minutes: 5 },
     ]);
   });
+
+  test('drill CronJobs under their service, with longer bars than a dump', () => {
+    const plan = planPolicy(policyOf({ pg: pgService }, { drills: { schedule: 'weekly on sunday at 04:00' } }));
+    expect(clusterTimelineJobs(plan).map((j) => ({ ...j, schedule: j.schedule.cron }))).toEqual([
+      { section: 'pg', name: 'pg-full-backup', schedule: '0 0 * * *', timeZone: 'Europe/London', minutes: 15 },
+      { section: 'pg', name: 'pg-full-drill', schedule: '0 4 * * 0', timeZone: 'Europe/London', minutes: 30 },
+    ]);
+  });
 });
