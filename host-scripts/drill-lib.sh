@@ -116,7 +116,7 @@ drill_manifest() {
   bytes=$(stat -c %s -- "$BACKUP_DIR/$copy") || backup_die "cannot read $copy"
   [[ $(jq -r '.bytes' "$manifest") == "$bytes" ]] ||
     backup_die "copy $copy is $bytes bytes, its manifest says $(jq -r '.bytes' "$manifest")"
-  digest=$(b2sum -- "$BACKUP_DIR/$copy") || backup_die "cannot read $copy"
+  digest=$(b2sum <"$BACKUP_DIR/$copy") || backup_die "cannot read $copy"
   [[ $(jq -r '.blake2b' "$manifest") == "${digest%% *}" ]] ||
     backup_die "copy $copy does not have the BLAKE2b digest its manifest records (the copy changed after it was written)"
   DRILL_MANIFEST=$manifest

@@ -138,7 +138,7 @@ check_copy() {
   if [[ -n $bytes ]] && ((size != bytes)); then backup_die "$copy has $size bytes, its manifest records $bytes"; fi
   if [[ -n $digest ]]; then
     [[ $digest =~ ^[0-9a-f]+$ && $((${#digest} % 2)) == 0 && ${#digest} -le 128 ]] || backup_die "the manifest's blake2b is not a hex digest"
-    got=$(b2sum -l $((${#digest} * 4)) -- "$BACKUP_DIR/$copy") || backup_die "cannot read $copy"
+    got=$(b2sum -l $((${#digest} * 4)) <"$BACKUP_DIR/$copy") || backup_die "cannot read $copy"
     [[ ${got%% *} == "$digest" ]] || backup_die "$copy does not match the BLAKE2b digest of its manifest: the copy changed since it was written"
   fi
   backup_log "$copy matches its manifest ($size bytes${digest:+, BLAKE2b})"

@@ -346,7 +346,7 @@ manifest_check() {
   [[ $expected == "$got" ]] || backup_die "the copy has $got bytes, its manifest says $expected"
   expected=$(jq -r '.blake2b // empty' -- "$manifest") || backup_die "cannot read $(q "$manifest")"
   if [[ $expected =~ ^[0-9a-f]+$ ]]; then
-    got=$(b2sum -l $((${#expected} * 4)) -- "$copy") || backup_die "cannot hash the copy"
+    got=$(b2sum -l $((${#expected} * 4)) <"$copy") || backup_die "cannot hash the copy"
     got=${got%% *}
     [[ $got == "$expected" ]] || backup_die "the copy's BLAKE2b digest is $got, its manifest says $expected"
   fi

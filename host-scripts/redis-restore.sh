@@ -71,7 +71,7 @@ if [[ -f $manifest ]]; then
   want_digest=$(jq -r '.blake2b // empty' -- "$manifest")
   if [[ -n $want_bytes && $want_bytes != "$bytes" ]]; then backup_die "$copy: the manifest says $want_bytes bytes, the copy has $bytes"; fi
   if [[ -n $want_digest ]]; then
-    digest=$(b2sum -- "$src") || backup_die "cannot read $copy"
+    digest=$(b2sum <"$src") || backup_die "cannot read $copy"
     [[ ${digest%% *} == "$want_digest" ]] || backup_die "$copy: its BLAKE2b digest differs from the manifest's (the copy changed since it was written)"
   fi
 else

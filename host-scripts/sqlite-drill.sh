@@ -68,7 +68,7 @@ if [[ -f $BACKUP_DIR/$archive ]]; then
     backup_die "cannot unpack $archive"
   drill_restore_finished
   got=$(cd "$FILES" && find . -type f -printf '%P\0' | while IFS= read -r -d '' f; do
-    printf '%s\0%s\0%s\0' "$f" "$(stat -c %s -- "$f")" "$(b2sum -- "$f" | cut -d ' ' -f 1)"
+    printf '%s\0%s\0%s\0' "$f" "$(stat -c %s -- "$f")" "$(b2sum <"$f" | cut -d ' ' -f 1)"
   done | jq -R -s -c 'split("\u0000") | .[:-1] | [range(0; length; 3) as $i | {key: .[$i], value: {bytes: (.[$i + 1] | tonumber), blake2b: .[$i + 2]}}] | from_entries') ||
     backup_die "cannot read the files unpacked from $archive"
   diff=$(jq -r --argjson got "$got" '(.files // {}) as $w

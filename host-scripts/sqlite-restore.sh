@@ -68,7 +68,7 @@ check_manifest() {
   want_digest=$(jq -r '.blake2b // empty' -- "$m")
   if [[ -n $want_bytes && $want_bytes != "$(stat -c %s -- "$file")" ]]; then backup_die "$name: the manifest says $want_bytes bytes, the copy has $(stat -c %s -- "$file")"; fi
   if [[ -n $want_digest ]]; then
-    digest=$(b2sum -- "$file") || backup_die "cannot read $name"
+    digest=$(b2sum <"$file") || backup_die "cannot read $name"
     [[ ${digest%% *} == "$want_digest" ]] || backup_die "$name: its BLAKE2b digest differs from the manifest's (the copy changed since it was written)"
   fi
 }
@@ -175,7 +175,7 @@ if ((${#paths[@]})); then
     total=$((total + size))
     if [[ -n $files_manifest ]]; then
       want=$(jq -j --arg f "$f" '.files[$f] | if . == null then "" else "\(.bytes) \(.blake2b)" end' -- "$files_manifest")
-      digest=$(b2sum -- "$unpacked/$f")
+      digest=$(b2sum <"$unpacked/$f")
       if [[ -z $want ]]; then
         backup_log "ERROR: '$f' is in $archive but not in its manifest"
         mismatches=$((mismatches + 1))

@@ -29,10 +29,10 @@ function terraformEvaluate(config: Record<string, unknown> | string, vars: Recor
   try {
     if (typeof config === 'string') writeFileSync(join(dir, 'main.tf'), config);
     else writeFileSync(join(dir, 'main.tf.json'), JSON.stringify(config));
-    execFileSync('terraform', ['init', '-input=false', '-no-color'], { cwd: dir, env, stdio: 'pipe' });
+    execFileSync('terraform', ['init', '-input=false', '-no-color'], { cwd: dir, env, stdio: 'pipe', maxBuffer: 1 << 30 });
     const varArgs = Object.entries(vars).flatMap(([k, v]) => ['-var', `${k}=${v}`]);
-    execFileSync('terraform', ['apply', '-auto-approve', '-input=false', '-no-color', ...varArgs], { cwd: dir, env, stdio: 'pipe' });
-    const outputs = JSON.parse(execFileSync('terraform', ['output', '-json'], { cwd: dir, env }).toString());
+    execFileSync('terraform', ['apply', '-auto-approve', '-input=false', '-no-color', ...varArgs], { cwd: dir, env, stdio: 'pipe', maxBuffer: 1 << 30 });
+    const outputs = JSON.parse(execFileSync('terraform', ['output', '-json'], { cwd: dir, env, maxBuffer: 1 << 30 }).toString());
     return Object.fromEntries(Object.entries<any>(outputs).map(([k, v]) => [k, v.value]));
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -13,9 +13,9 @@ export function terraformEvaluate(values: Record<string, string>): Record<string
   try {
     const output = Object.fromEntries(Object.entries(values).map(([k, v]) => [k, { value: v }]));
     writeFileSync(join(dir, 'main.tf.json'), JSON.stringify({ output }));
-    execFileSync('terraform', ['init', '-input=false', '-no-color'], { cwd: dir, env, stdio: 'pipe' });
-    execFileSync('terraform', ['apply', '-auto-approve', '-input=false', '-no-color'], { cwd: dir, env, stdio: 'pipe' });
-    const outputs = JSON.parse(execFileSync('terraform', ['output', '-json'], { cwd: dir, env }).toString());
+    execFileSync('terraform', ['init', '-input=false', '-no-color'], { cwd: dir, env, stdio: 'pipe', maxBuffer: 1 << 30 });
+    execFileSync('terraform', ['apply', '-auto-approve', '-input=false', '-no-color'], { cwd: dir, env, stdio: 'pipe', maxBuffer: 1 << 30 });
+    const outputs = JSON.parse(execFileSync('terraform', ['output', '-json'], { cwd: dir, env, maxBuffer: 1 << 30 }).toString());
     return Object.fromEntries(Object.entries<{ value: string }>(outputs).map(([k, v]) => [k, v.value]));
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -78,7 +78,7 @@ describe('a pod run by the harness', () => {
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
     const sums = Object.fromEntries(lines.filter((l) => /^\S+\.sh [0-9a-f]{64}$/.test(l)).map((l) => l.split(' ')));
-    expect(Object.keys(sums).sort()).toEqual(['backup-lib.sh', 'postgres-backup.sh', 'postgres-restore.sh']);
+    expect(Object.keys(sums).sort()).toEqual(['backup-lib.sh', 'drill-lib.sh', 'postgres-backup.sh', 'postgres-drill.sh', 'postgres-restore.sh']);
     for (const [file, sum] of Object.entries(sums)) expect(sum).toBe(sha256(fs.readFileSync(path.join(scriptsDir(), file))));
     expect(lines).toContain('has-data-link');
     expect(lines).toContain('mode 555');

@@ -35,9 +35,9 @@ function terraformProbe(command: 'apply' | 'plan', stack = 'homelab'): number {
   const backend = stackJson(stack).terraform.backend;
   renameSync(join(dir, 'cdk.tf.json'), join(dir, 'cdk.tf.json.synthesized'));
   writeFileSync(join(dir, 'probe.tf.json'), JSON.stringify({ terraform: { backend }, resource: { terraform_data: { probe: { input: 'deployed' } } } }));
-  execFileSync('terraform', ['init', '-input=false', '-no-color'], { cwd: dir, env: tfEnv, stdio: 'pipe' });
+  execFileSync('terraform', ['init', '-input=false', '-no-color'], { cwd: dir, env: tfEnv, stdio: 'pipe', maxBuffer: 1 << 30 });
   const args = command === 'apply' ? ['apply', '-auto-approve', '-input=false', '-no-color'] : ['plan', '-detailed-exitcode', '-input=false', '-no-color'];
-  return spawnSync('terraform', args, { cwd: dir, env: tfEnv, stdio: 'pipe' }).status ?? -1;
+  return spawnSync('terraform', args, { cwd: dir, env: tfEnv, stdio: 'pipe', maxBuffer: 1 << 30 }).status ?? -1;
 }
 
 test('the Terraform state lives outside the synth output and survives a second deploy', () => {

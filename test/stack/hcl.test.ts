@@ -3,6 +3,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot, scriptsDir } from '../../policy/io/scripts';
+import { planPolicy } from '../../policy/plan/plan';
+import { homelabPolicy } from '../../stacks/homelab-policy';
 
 /**
  * The escape hatch from archived CDKTF: `cdktf synth --hcl` writes plain Terraform HCL. Script
@@ -21,17 +23,18 @@ test('cdktf synth --hcl output carries every script unchanged', () => {
       stdio: 'pipe',
     });
     const hcl = readFileSync(join(out, 'stacks/homelab/cdk.tf'), 'utf8');
-    expect((hcl.match(/^resource "kubernetes_cron_job_v1"/gm) ?? []).length).toBe(9);
+    // The plan's backup jobs and drills; every script of every ConfigMap, as the plan lists them.
+    const plan = planPolicy(homelabPolicy);
+    expect((hcl.match(/^resource "kubernetes_cron_job_v1"/gm) ?? []).length).toBe(plan.services.reduce((n, s) => n + s.jobs.length + s.drills.length, 0));
     const heredocs = [...hcl.matchAll(/"([\w.-]+\.sh)"\s*=\s*<<EOF\n([\s\S]*?)\nEOF\n/g)];
-    // Six services: each one's backup-lib.sh, seven job scripts, the SQLite library and two restore scripts.
-    expect(heredocs.length).toBe(16);
+    expect(heredocs.length).toBe(plan.services.reduce((n, s) => n + s.scripts.files.length, 0));
     // Evaluate the same heredocs as Terraform outputs, offline, and compare with the files.
     const tf = mkdtempSync(join(tmpdir(), 'bp-hcl-tf-'));
     try {
       writeFileSync(join(tf, 'main.tf'), heredocs.map(([, , body], i) => `output "s${i}" {\n  value = <<EOF\n${body}\nEOF\n}\n`).join('\n'));
-      execFileSync('terraform', ['init', '-input=false', '-no-color'], { cwd: tf, env, stdio: 'pipe' });
-      execFileSync('terraform', ['apply', '-auto-approve', '-input=false', '-no-color'], { cwd: tf, env, stdio: 'pipe' });
-      const outputs = JSON.parse(execFileSync('terraform', ['output', '-json'], { cwd: tf, env }).toString());
+      execFileSync('terraform', ['init', '-input=false', '-no-color'], { cwd: tf, env, stdio: 'pipe', maxBuffer: 1 << 30 });
+      execFileSync('terraform', ['apply', '-auto-approve', '-input=false', '-no-color'], { cwd: tf, env, stdio: 'pipe', maxBuffer: 1 << 30 });
+      const outputs = JSON.parse(execFileSync('terraform', ['output', '-json'], { cwd: tf, env, maxBuffer: 1 << 30 }).toString());
       heredocs.forEach(([, file], i) => {
         // cdktf's HCL writer closes each heredoc after the text's own final newline plus one
         // more, so Terraform yields exactly one extra trailing newline (harmless to bash).
