@@ -14,6 +14,9 @@ export const vaultServiceSchema = z.strictObject({
   schedule: scheduleSchema,
   address: urlSchema,
   tokenSecret: secretKeyRefSchema,
+  restoreTokenSecret: secretKeyRefSchema
+    .optional()
+    .meta({ description: 'The token the restore Job installs snapshots with: it needs `update` on sys/storage/raft/snapshot (and -force), which a backup token should not have. @default tokenSecret' }),
   restoreForce: z
     .boolean()
     .optional()
@@ -47,13 +50,21 @@ export const vault = defineEngine({
     script: RESTORE_SCRIPT,
     modes: ['snapshot'],
     ownSteps: true,
-    pod: (s) => ({ volumes: [], mounts: [], env: [{ name: 'VAULT_RESTORE_FORCE', value: s.restoreForce ? 'yes' : '' }] }),
+    pod: (s) => ({
+      volumes: [],
+      mounts: [],
+      env: [
+        { name: 'VAULT_RESTORE_FORCE', value: s.restoreForce ? 'yes' : '' },
+        // A restore token of its own replaces the backup's, which needs only read.
+        ...(s.restoreTokenSecret ? [{ name: 'VAULT_TOKEN', secret: s.restoreTokenSecret }] : []),
+      ],
+    }),
     retarget: { form: 'url', variable: 'VAULT_ADDR' },
   },
   restoreSteps: (s, { serviceId: id, namespace, nfsPath: dir }) => [
-    `The restore Job runs \`bash /opt/backup-policy/${RESTORE_SCRIPT} snapshot\` in namespace \`${namespace}\`: it checks the copy from \`${dir}\` (size and BLAKE2b against its manifest, the archive's SHA256SUMS), then POSTs it to \`${s.address}/v1/sys/storage/raft/${s.restoreForce ? 'snapshot-force' : 'snapshot'}\` with the backup's token (from its Secret, never in the log), following a standby's redirect to the active node. **A snapshot restore replaces all of Vault's data** (secrets, policies, auth methods, tokens, leases) with the snapshot's: the Job refuses without \`--yes\`.`,
+    `The restore Job runs \`bash /opt/backup-policy/${RESTORE_SCRIPT} snapshot\` in namespace \`${namespace}\`: it checks the copy from \`${dir}\` (size and BLAKE2b against its manifest, the archive's SHA256SUMS), then POSTs it to \`${s.address}/v1/sys/storage/raft/${s.restoreForce ? 'snapshot-force' : 'snapshot'}\` with ${s.restoreTokenSecret ? `the restore token (Secret \`${s.restoreTokenSecret.name}\`, key \`${s.restoreTokenSecret.key}\`)` : "the backup's token (from its Secret)"} (never in the log), following a standby's redirect to the active node. **A snapshot restore replaces all of Vault's data** (secrets, policies, auth methods, tokens, leases) with the snapshot's: the Job refuses without \`--yes\`.`,
     '',
-    '1. **Before**: Vault must be unsealed with an active node (a sealed Vault answers 503 and nothing is installed), and the token in the Secret needs `update` on `sys/storage/raft/snapshot`' + (s.restoreForce ? '-force' : '') + ' (a backup-only token with `read` gets 403).',
+    '1. **Before**: Vault must be unsealed with an active node (a sealed Vault answers 503 and nothing is installed), and the token in the Secret needs `update` on `sys/storage/raft/snapshot`' + (s.restoreForce ? '-force' : '') + (s.restoreTokenSecret ? '.' : ' (a backup-only token with `read` gets 403: give the service a `restoreTokenSecret` with a token that may restore).'),
     '2. **On a workstation with kubectl**: render and run the Job, and follow it. `--copy snapshot_<ts>.snap` picks a copy other than the newest; `--target http(s)://host:port` sends it to another Vault.',
     '',
     '   ```sh',

@@ -36,6 +36,7 @@ export function maximalPolicy(): BackupPolicyInput {
   policy.services.vw.data.workload = 'deployment/vaultwarden';
   policy.services.etcd.member = { name: 'cp1', peerUrl: 'https://10.0.0.1:2380', initialCluster: { cp1: 'https://10.0.0.1:2380', cp2: 'https://10.0.0.2:2380' }, dataDir: '/var/lib/etcd', waitForStop: '10m' };
   policy.services.vault.restoreForce = true;
+  policy.services.vault.restoreTokenSecret = { name: 'vault-restore', key: 'token' };
   policy.drills = { schedule: 'weekly on wednesday at 04:30', image: 'registry.example/backup-drill:1.2.3' };
   for (const id of ['pg', 'maria']) {
     policy.services[id].drill = {

@@ -160,6 +160,16 @@ describe('vault: a restore Job that POSTs the snapshot with the backup\'s token'
     expect(forcedEnv).toContainEqual({ name: 'VAULT_RESTORE_FORCE', value: 'yes' });
   });
 
+  test('a restoreTokenSecret replaces the backup token in the restore Job only', () => {
+    const own = structuredClone(homelabPolicy) as any;
+    own.services.vault.restoreTokenSecret = { name: 'vault-restore', key: 'token' };
+    const ownVault = planPolicy(own).services.find((s) => s.id === 'vault')!;
+    const tokens = renderRestoreJob(ownVault, { mode: 'snapshot', copy: 'latest', overwrite: true }, now).spec.template.spec.containers[0].env.filter((e: any) => e.name === 'VAULT_TOKEN');
+    expect(tokens).toEqual([{ name: 'VAULT_TOKEN', valueFrom: { secretKeyRef: { name: 'vault-restore', key: 'token' } } }]);
+    expect(ownVault.jobs[0].env).toContainEqual({ name: 'VAULT_TOKEN', secret: { name: 'vault-backup-token', key: 'token' } });
+    expect(ownVault.restoreSteps.join('\n')).toContain('the restore token (Secret `vault-restore`, key `token`)');
+  });
+
   test('--target points it at another Vault', () => {
     const job = renderRestoreJob(vault, { mode: 'snapshot', copy: 'latest', overwrite: true, target: 'https://vault.example.org:8200' }, now);
     expect(job.spec.template.spec.containers[0].env).toContainEqual({ name: 'VAULT_ADDR', value: 'https://vault.example.org:8200' });
