@@ -151,19 +151,29 @@ count_dumped_rows() { pg_restore --data-only -f - | awk "$COUNT_COPY_ROWS_AWK"; 
 # encoding and collation, then connects to it by name (never as a connection string). Either side
 # failing ends the other (EOF or SIGPIPE), so neither can wait for ever.
 restore_database() {
-  local fifo=$1 counter='' rc=0 errors
-  if [[ -n $fifo ]]; then
+  local fifo=$1 counter='' rc=0
+  if [[ -z $fifo ]]; then
+    into_pg_restore || rc=$?
+  else
     count_dumped_rows <"$fifo" &
     counter=$!
+    tee -- "$fifo" | into_pg_restore || rc=$?
+    wait "$counter" || { ((rc)) || rc=1; }
   fi
+  return "$rc"
+}
+
+# into_pg_restore: the custom-format stream on stdin into pg_restore --create.
+into_pg_restore() {
+  local rc=0 errors
   if (($(server_version_num) >= 170000)); then
-    feed_restore "$fifo" | pg_restore --create --exit-on-error --no-password -d "$MAINTENANCE" >&2 || rc=$?
+    pg_restore --create --exit-on-error --no-password -d "$MAINTENANCE" >&2 || rc=$?
   else
     # pg_restore 17 (the image's client) starts every restore with SET transaction_timeout, which
     # a server before 17 does not know. That one error is allowed, and only it: the restore runs
     # on past it and every other line of pg_restore's is an error that fails the run.
     errors=$PG_RESTORE_ERRORS
-    feed_restore "$fifo" | pg_restore --create --no-password -d "$MAINTENANCE" 2>"$errors" || rc=$?
+    pg_restore --create --no-password -d "$MAINTENANCE" 2>"$errors" || rc=$?
     if grep -qv -e '^pg_restore: error: could not execute query: ERROR:  unrecognized configuration parameter "transaction_timeout"$' \
       -e '^Command was: SET transaction_timeout = 0;$' -e '^pg_restore: warning: errors ignored on restore: [0-9]*$' -e '^$' "$errors"; then
       # Only pg_restore's own lines: its "Command was:" lines can quote data.
@@ -173,13 +183,7 @@ restore_database() {
       rc=0
     fi
   fi
-  if [[ -n $counter ]]; then wait "$counter" || { ((rc)) || rc=1; }; fi
   return "$rc"
-}
-
-# feed_restore FIFO: stdin to stdout, and to FIFO as well when one is given (the row counter's).
-feed_restore() {
-  if [[ -n $1 ]]; then tee -- "$1"; else cat; fi
 }
 
 # server_version_num: the target server's version as a number (150008, 170002, ...).
