@@ -1035,3 +1035,76 @@ backup_restore_copy() {
   [[ -f $BACKUP_DIR/$copy && ! -L $BACKUP_DIR/$copy ]] || backup_die "RESTORE_COPY '$copy' does not exist in $BACKUP_DIR"
   printf '%s\n' "$copy"
 }
+
+# --- The copy's manifest, for the restores (CONTRACT.md, "Restore contract") --------------------
+# A restore compares what it restored with <copy>.manifest.json, the counts the backup took from
+# that copy; a copy without one (made before manifests) is checked against its own statements.
+
+# backup_restore_manifest COPY: sets BACKUP_RESTORE_MANIFEST to COPY's manifest (COPY relative to
+# BACKUP_DIR), or empty when it has none. A manifest that is not a format-1 manifest of this very
+# copy (another copy's, another engine's or mode's, a size that differs) fails the restore: its
+# counts would prove nothing.
+backup_restore_manifest() {
+  local copy=$1 file size
+  file=$BACKUP_DIR/$copy.manifest.json
+  BACKUP_RESTORE_MANIFEST=''
+  if [[ ! -e $file ]]; then
+    backup_log "$copy has no manifest (copies made before manifests): counts checked against the copy's own statements"
+    return 0
+  fi
+  size=$(stat -c %s -- "$BACKUP_DIR/$copy") || backup_die "cannot read the size of $copy"
+  jq -e --arg copy "${copy##*/}" --arg engine "$BACKUP_ENGINE" --arg kind "${BACKUP_KIND#restore-}" --argjson size "$size" \
+    '.format == 1 and .copy == $copy and .engine == $engine and .kind == $kind and .bytes == $size and (.databases | type) == "object"' \
+    "$file" >/dev/null 2>&1 ||
+    backup_die "$copy.manifest.json does not describe $copy (format 1, engine $BACKUP_ENGINE, kind ${BACKUP_KIND#restore-}, $size bytes): the copy or its manifest is damaged"
+  BACKUP_RESTORE_MANIFEST=$file
+}
+
+# The manifest's databases against the counts after the restore ($got, same shape), one line per
+# difference naming the database and table (or large objects), expected (the manifest) and got
+# (the server); databases named in $skip are the server's own and not compared.
+# shellcheck disable=SC2016 # jq program: its $ are jq's
+BACKUP__MANIFEST_DIFF_JQ='
+def rows: if . == null then "no table" else "\(.) rows" end;
+$got[0] as $g
+| .databases | to_entries[] | select(.key as $k | $skip | any(.[]; . == $k) | not)
+| .key as $db | .value as $e | $g[$db] as $h
+| if $h == null then "database '"'"'\($db)'"'"': in the manifest, missing after the restore"
+  else
+    (($e.tables // {}) as $et | ($h.tables // {}) as $ht
+     | ($et + $ht | keys[]) as $t | select($et[$t] != $ht[$t])
+     | "database '"'"'\($db)'"'"', table \($t): expected \($et[$t] | rows), got \($ht[$t] | rows)"),
+    (select(($e | has("largeObjects")) and $e.largeObjects != $h.largeObjects)
+     | "database '"'"'\($db)'"'"': expected \($e.largeObjects) large objects, got \($h.largeObjects)")
+  end
+'
+
+# The summary of what matched: databases, tables, rows, and large objects where the engine has them.
+# shellcheck disable=SC2016 # jq program: its $ are jq's
+BACKUP__MANIFEST_SUMMARY_JQ='
+[.databases | to_entries[] | select(.key as $k | $skip | any(.[]; . == $k) | not) | .value]
+| "\(length) databases, \(map(.tables // {} | length) | add // 0) tables, \(map(.tables // {} | .[]) | add // 0) rows"
+  + (if any(.[]; has("largeObjects")) then ", \(map(.largeObjects // 0) | add // 0) large objects" else "" end)
+'
+
+# backup_restore_check_counts COPY GOT [SKIP_JSON]: the manifest's counts against GOT (a file of
+# {"db": counts} JSON objects, one per database counted after the restore); SKIP_JSON lists
+# databases not compared (the server's own). Logs every difference and fails, or logs what matched.
+backup_restore_check_counts() {
+  local copy=$1 got=$2 skip=${3:-[]} merged diffs n=0 line summary
+  backup_tmpfile "$TMPDIR" counts-merged || exit 1
+  merged=$BACKUP_TMP
+  jq -s 'add // {}' "$got" >"$merged" || backup_die "cannot read the counts after the restore"
+  diffs=$(jq -r --slurpfile got "$merged" --argjson skip "$skip" "$BACKUP__MANIFEST_DIFF_JQ" "$BACKUP_RESTORE_MANIFEST") ||
+    backup_die "cannot compare with $copy.manifest.json"
+  if [[ -n $diffs ]]; then
+    while IFS= read -r line; do
+      n=$((n + 1))
+      if ((n <= 20)); then backup_log "manifest mismatch: $line"; fi
+    done <<<"$diffs"
+    backup_die "$n counts after the restore differ from $copy.manifest.json (above)"
+  fi
+  summary=$(jq -r --argjson skip "$skip" "$BACKUP__MANIFEST_SUMMARY_JQ" "$BACKUP_RESTORE_MANIFEST") ||
+    backup_die "cannot read $copy.manifest.json"
+  backup_log "counts match $copy.manifest.json: $summary"
+}

@@ -55,26 +55,6 @@ drill__on_exit() {
   fi
 }
 
-# drill_newest DIR PREFIX SUFFIX: the newest verified copy PREFIX<ts>SUFFIX in DIR (relative to
-# BACKUP_DIR, DIR ending in / or empty). Work files (.tmp.*) and refused copies (.rejected) never
-# match. backup_restore_newest does the same for the dump_ copies; the snapshot engines name
-# theirs otherwise.
-drill_newest() {
-  local dir=$1 prefix=$2 suffix=$3 path name newest='' pattern
-  if [[ $prefix == dump_ ]]; then
-    backup_restore_newest "$dir" "$suffix"
-    return
-  fi
-  pattern="^${prefix}[0-9]{8}T[0-9]{6}Z${suffix//./\\.}$"
-  for path in "$BACKUP_DIR/$dir$prefix"*"$suffix"; do
-    name=${path##*/}
-    [[ -f $path && ! -L $path && $name =~ $pattern ]] || continue
-    if [[ $name > $newest ]]; then newest=$name; fi
-  done
-  [[ -n $newest ]] || return 1
-  printf '%s%s\n' "$dir" "$newest"
-}
-
 # drill_previous COPY PREFIX SUFFIX: the verified copy just before COPY in its directory.
 drill_previous() {
   local copy=$1 prefix=$2 suffix=$3 dir='' path name previous='' pattern

@@ -39,7 +39,7 @@ free_port() {
   return 1
 }
 
-copy=$(drill_newest '' snapshot_ .db.zst) || backup_die "no copy (snapshot_<timestamp>.db.zst) in $BACKUP_DIR to drill"
+copy=$(backup_restore_newest '' .db.zst snapshot_) || backup_die "no copy (snapshot_<timestamp>.db.zst) in $BACKUP_DIR to drill"
 drill_copy_time "$copy"
 drill_manifest "$copy"
 

@@ -138,41 +138,6 @@ tables_in() {
 # server's own schemas are not compared: it rewrites their statistics tables itself.
 SYSTEM_SCHEMAS_JSON='["information_schema", "performance_schema", "sys", "mysql"]'
 
-# manifest_of COPY: sets MANIFEST to COPY's manifest, or empty when it has none. A manifest that
-# is not a format-1 manifest of this very copy (another copy's, another engine's or mode's, a size
-# that differs) fails the restore: its counts would prove nothing.
-manifest_of() {
-  local copy=$1 file size
-  file=$BACKUP_DIR/$copy.manifest.json
-  MANIFEST=''
-  if [[ ! -e $file ]]; then
-    backup_log "$copy has no manifest (copies made before manifests): counts checked against the copy's own statements"
-    return 0
-  fi
-  size=$(stat -c %s -- "$BACKUP_DIR/$copy") || backup_die "cannot read the size of $copy"
-  jq -e --arg copy "${copy##*/}" --arg engine "$BACKUP_ENGINE" --arg kind "${BACKUP_KIND#restore-}" --argjson size "$size" \
-    '.format == 1 and .copy == $copy and .engine == $engine and .kind == $kind and .bytes == $size and (.databases | type) == "object"' \
-    "$file" >/dev/null 2>&1 ||
-    backup_die "$copy.manifest.json does not describe $copy (format 1, engine $BACKUP_ENGINE, kind ${BACKUP_KIND#restore-}, $size bytes): the copy or its manifest is damaged"
-  MANIFEST=$file
-}
-
-# The manifest's databases against the counts after the restore (GOT, same shape), as one line
-# per difference naming the database and table, expected (the manifest) and got (the server).
-# shellcheck disable=SC2016 # jq program: its $ are jq's
-MANIFEST_DIFF_JQ='
-def rows: if . == null then "no table" else "\(.) rows" end;
-$got[0] as $g
-| .databases | to_entries[] | select(.key as $k | $skip | any(.[]; . == $k) | not)
-| .key as $db | .value as $e | $g[$db] as $h
-| if $h == null then "database '"'"'\($db)'"'"': in the manifest, missing after the restore"
-  else
-    ($e.tables // {}) as $et | ($h.tables // {}) as $ht
-    | ($et + $ht | keys[]) as $t | select($et[$t] != $ht[$t])
-    | "database '"'"'\($db)'"'"', table \($t): expected \($et[$t] | rows), got \($ht[$t] | rows)"
-  end
-'
-
 # One database's counts in the manifest's shape, {"tables": {"<table>": rows}}: base tables (and
 # system-versioned ones, whose current rows the dump holds), counted in one statement the server
 # builds from its catalog, names quoted by the server itself. --raw: the JSON's backslashes as sent.
@@ -194,28 +159,6 @@ counts_into() {
   jq -c --arg db "$db" '{($db): .}' <<<"$counts" >>"$2" || backup_die "unexpected counts from '$db'"
 }
 
-# check_manifest COPY GOT: the manifest's counts against GOT (lines from counts_into); logs every
-# difference and fails, or logs what matched.
-check_manifest() {
-  local copy=$1 got=$2 merged diffs n=0 line summary
-  backup_tmpfile "$TMPDIR" counts-merged || exit 1
-  merged=$BACKUP_TMP
-  jq -s 'add // {}' "$got" >"$merged" || backup_die "cannot read the counts after the restore"
-  diffs=$(jq -r --slurpfile got "$merged" --argjson skip "$SYSTEM_SCHEMAS_JSON" "$MANIFEST_DIFF_JQ" "$MANIFEST") ||
-    backup_die "cannot compare with $copy.manifest.json"
-  if [[ -n $diffs ]]; then
-    while IFS= read -r line; do
-      n=$((n + 1))
-      if ((n <= 20)); then backup_log "manifest mismatch: $line"; fi
-    done <<<"$diffs"
-    backup_die "$n counts after the restore differ from $copy.manifest.json (above)"
-  fi
-  summary=$(jq -r --argjson skip "$SYSTEM_SCHEMAS_JSON" '[.databases | to_entries[] | select(.key as $k | $skip | any(.[]; . == $k) | not) | .value.tables // {}]
-    | "\(length) databases, \(map(length) | add // 0) tables, \(map(.[]) | add // 0) rows"' "$MANIFEST") ||
-    backup_die "cannot read $copy.manifest.json"
-  backup_log "counts match $copy.manifest.json: $summary"
-}
-
 # check_manifest_databases COPY NAMES: counts every database NAMES lists (NUL-separated, those on
 # the server after the restore) and compares with the manifest.
 check_manifest_databases() {
@@ -225,7 +168,7 @@ check_manifest_databases() {
   got=$BACKUP_TMP
   mapfile -d '' -t dbs <"$2"
   for db in "${dbs[@]}"; do counts_into "$db" "$got"; done
-  check_manifest "$copy" "$got"
+  backup_restore_check_counts "$copy" "$got" "$SYSTEM_SCHEMAS_JSON"
 }
 
 # --- Accounts --------------------------------------------------------------------------------
@@ -297,7 +240,7 @@ restore_full() {
   local -a dbs=() holds=()
   copy=$(backup_restore_copy '' .sql.zst)
   backup_log "restoring the whole server from $copy"
-  manifest_of "$copy"
+  backup_restore_manifest "$copy"
   backup_tmpfile "$TMPDIR" databases || exit 1
   names=$BACKUP_TMP
   list_databases "$names" || backup_die "cannot list the databases of $MYSQL_HOST:$MYSQL_PORT"
@@ -355,7 +298,7 @@ restore_full() {
     backup_die "the server has ${#dbs[@]} databases after the restore, but $copy creates $databases"
   tables=$(tables_in "table_schema NOT IN ($SYSTEM_SCHEMAS)") || backup_die "cannot count the restored tables"
   ((tables == tables_dumped)) || backup_die "the server has $tables tables after the restore, but $copy creates $tables_dumped"
-  if [[ -n $MANIFEST ]]; then check_manifest_databases "$copy" "$names"; fi
+  if [[ -n $BACKUP_RESTORE_MANIFEST ]]; then check_manifest_databases "$copy" "$names"; fi
   backup_log "restored the server from $copy: $databases databases, $tables tables (as in the copy)"
 }
 
@@ -382,7 +325,7 @@ restore_per_database() {
   local db=$RESTORE_DATABASE copy exists tables errors counts databases tables_dumped
   copy=$(backup_restore_copy "per-db/$db/" .sql.zst)
   backup_log "restoring database '$db' from $copy"
-  manifest_of "$copy"
+  backup_restore_manifest "$copy"
   exists=$(mysql_sql <<<"SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = $(name_literal "$db")") ||
     backup_die "cannot reach $MYSQL_HOST:$MYSQL_PORT"
   if ((exists)); then
@@ -419,7 +362,7 @@ restore_per_database() {
   tables=$(tables_in "table_schema = $(name_literal "$db")") || backup_die "cannot count the restored tables of '$db'"
   ((tables == tables_dumped)) ||
     backup_die "database '$db' has $tables tables after the restore, but $copy creates $tables_dumped"
-  if [[ -n $MANIFEST ]]; then
+  if [[ -n $BACKUP_RESTORE_MANIFEST ]]; then
     backup_tmpfile "$TMPDIR" restored-database || exit 1
     printf '%s\0' "$db" >"$BACKUP_TMP"
     check_manifest_databases "$copy" "$BACKUP_TMP"

@@ -233,46 +233,6 @@ COUNTS_SQL="with t as (
 select json_build_object('tables', coalesce((select json_object_agg(key, rows) from t), '{}'::json),
                          'largeObjects', (select count(*) from pg_largeobject_metadata))"
 
-# manifest_of COPY: sets MANIFEST to COPY's manifest, or empty when it has none. A manifest that
-# is not a format-1 manifest of this very copy (another copy's, another engine's or mode's, a size
-# that differs) fails the restore: its counts would prove nothing.
-manifest_of() {
-  local copy=$1 file size
-  file=$BACKUP_DIR/$copy.manifest.json
-  MANIFEST=''
-  if [[ ! -e $file ]]; then
-    backup_log "$copy has no manifest (copies made before manifests): counts checked against the copy's own statements"
-    return 0
-  fi
-  size=$(stat -c %s -- "$BACKUP_DIR/$copy") || backup_die "cannot read the size of $copy"
-  jq -e --arg copy "${copy##*/}" --arg engine "$BACKUP_ENGINE" --arg kind "${BACKUP_KIND#restore-}" --argjson size "$size" \
-    '.format == 1 and .copy == $copy and .engine == $engine and .kind == $kind and .bytes == $size and (.databases | type) == "object"' \
-    "$file" >/dev/null 2>&1 ||
-    backup_die "$copy.manifest.json does not describe $copy (format 1, engine $BACKUP_ENGINE, kind ${BACKUP_KIND#restore-}, $size bytes): the copy or its manifest is damaged"
-  MANIFEST=$file
-}
-
-# The manifest's databases against the counts after the restore (GOT, same shape), as one line
-# per difference naming the database and table, expected (the manifest) and got (the server).
-# shellcheck disable=SC2016 # jq program: its $ are jq's
-MANIFEST_DIFF_JQ='
-def rows: if . == null then "no table" else "\(.) rows" end;
-$got[0] as $g
-| .databases | to_entries[] | select(.key as $k | $skip | any(.[]; . == $k) | not)
-| .key as $db | .value as $e | $g[$db] as $h
-| if $h == null then "database '"'"'\($db)'"'"': in the manifest, missing after the restore"
-  else
-    (($e.tables // {}) as $et | ($h.tables // {}) as $ht
-     | ($et + $ht | keys[]) as $t | select($et[$t] != $ht[$t])
-     | "database '"'"'\($db)'"'"', table \($t): expected \($et[$t] | rows), got \($ht[$t] | rows)"),
-    (select(($e | has("largeObjects")) and $e.largeObjects != $h.largeObjects)
-     | "database '"'"'\($db)'"'"': expected \($e.largeObjects) large objects, got \($h.largeObjects)")
-  end
-'
-
-# manifest_databases FILE: the manifest's database names, NUL-separated.
-manifest_databases() { jq -j '.databases | keys[] | . + "\u0000"' "$MANIFEST" >"$1"; }
-
 # counts_into DB FILE: appends {"DB": counts} to FILE (one JSON object per line).
 counts_into() {
   local db=$1 counts
@@ -280,32 +240,14 @@ counts_into() {
   jq -c --arg db "$db" '{($db): .}' <<<"$counts" >>"$2" || backup_die "unexpected counts from '$db'"
 }
 
-# check_manifest COPY GOT: the manifest's counts against GOT (lines from counts_into); logs every
-# difference and fails, or logs what matched.
-check_manifest() {
-  local copy=$1 got=$2 merged diffs n=0 line summary
-  backup_tmpfile "$TMPDIR" counts-merged || exit 1
-  merged=$BACKUP_TMP
-  jq -s 'add // {}' "$got" >"$merged" || backup_die "cannot read the counts after the restore"
-  diffs=$(jq -r --slurpfile got "$merged" --argjson skip '[]' "$MANIFEST_DIFF_JQ" "$MANIFEST") ||
-    backup_die "cannot compare with $copy.manifest.json"
-  if [[ -n $diffs ]]; then
-    while IFS= read -r line; do
-      n=$((n + 1))
-      if ((n <= 20)); then backup_log "manifest mismatch: $line"; fi
-    done <<<"$diffs"
-    backup_die "$n counts after the restore differ from $copy.manifest.json (above)"
-  fi
-  summary=$(jq -r '[.databases[]] | "\(length) databases, \(map(.tables // {} | length) | add // 0) tables, \(map(.tables // {} | .[]) | add // 0) rows, \(map(.largeObjects // 0) | add // 0) large objects"' "$MANIFEST") ||
-    backup_die "cannot read $copy.manifest.json"
-  backup_log "counts match $copy.manifest.json: $summary"
-}
+# manifest_databases FILE: the manifest's database names, NUL-separated.
+manifest_databases() { jq -j '.databases | keys[] | . + "\u0000"' "$BACKUP_RESTORE_MANIFEST" >"$1"; }
 
 restore_per_database() {
   local db=$RESTORE_DATABASE copy toc dumped_name exists holds tables_dumped tables fifo expected
   copy=$(backup_restore_copy "per-db/$db/" .dump.zst)
   backup_log "restoring database '$db' from $copy"
-  manifest_of "$copy"
+  backup_restore_manifest "$copy"
   backup_tmpfile "$TMPDIR" toc || exit 1
   toc=$BACKUP_TMP
   backup_run zstd_into "$BACKUP_DIR/$copy" pg_restore --list >"$toc" ||
@@ -339,7 +281,7 @@ restore_per_database() {
   backup_tmpfile "$TMPDIR" pg-restore-errors || exit 1
   PG_RESTORE_ERRORS=$BACKUP_TMP
   fifo=''
-  if [[ -z $MANIFEST ]]; then
+  if [[ -z $BACKUP_RESTORE_MANIFEST ]]; then
     # No manifest: the rows the copy holds are counted from its data while it is restored.
     backup_tmpdir "$TMPDIR" stream || exit 1
     mkfifo -- "$BACKUP_TMP/copy" || backup_die "cannot create a FIFO in $TMPDIR"
@@ -352,13 +294,13 @@ restore_per_database() {
   tables=$(psql_in "$db" <<<"$TABLES_SQL") || backup_die "cannot count the restored tables of '$db'"
   ((tables == tables_dumped)) ||
     backup_die "database '$db' has $tables tables after the restore, but $copy lists $tables_dumped"
-  if [[ -n $MANIFEST ]]; then
+  if [[ -n $BACKUP_RESTORE_MANIFEST ]]; then
     # The manifest holds the rows the backup counted from this very copy's data: comparing the
     # server with it proves the same as a second decode of the copy, at no extra read (that
     # second decode made a per-database restore 1.5x pg_restore's own time in bench/results.md).
     backup_tmpfile "$TMPDIR" counts-restored || exit 1
     counts_into "$db" "$BACKUP_TMP"
-    check_manifest "$copy" "$BACKUP_TMP"
+    backup_restore_check_counts "$copy" "$BACKUP_TMP"
     ROWS=$(jq -s '[.[][] | .tables // {} | .[]] | add // 0' "$BACKUP_TMP") || backup_die "cannot read the counts after the restore"
   else
     check_rows "$db" "$copy" "$expected"
@@ -389,7 +331,7 @@ restore_full() {
   local -a dbs=()
   copy=$(backup_restore_copy '' .sql.zst)
   backup_log "restoring the whole cluster from $copy"
-  manifest_of "$copy"
+  backup_restore_manifest "$copy"
   backup_tmpfile "$TMPDIR" databases || exit 1
   names=$BACKUP_TMP
   list_databases "$names" || backup_die "cannot list the databases of $PGHOST:$PGPORT"
@@ -427,7 +369,7 @@ create database :"db"' || backup_die "cannot recreate the maintenance database"
   # manifest's per-database, per-table counts are the stronger check after the restore, and the
   # counting pass (most of this script's CPU on a large copy) is left out.
   restore_cluster() {
-    if [[ -n $MANIFEST ]]; then
+    if [[ -n $BACKUP_RESTORE_MANIFEST ]]; then
       psql -X -w -q -v ON_ERROR_STOP=0 -d "$MAINTENANCE" >/dev/null 2>"$errors"
     else
       awk -v counts="$counts" "$COUNT_DUMPALL_AWK" |
@@ -447,7 +389,7 @@ create database :"db"' || backup_die "cannot recreate the maintenance database"
     tables=$((tables + holds))
   done
   databases=${#dbs[@]}
-  if [[ -z $MANIFEST ]]; then
+  if [[ -z $BACKUP_RESTORE_MANIFEST ]]; then
     read -r databases n <"$counts"
     ((${#dbs[@]} == databases)) ||
       backup_die "the cluster has ${#dbs[@]} databases after the restore, but $copy creates $databases"
@@ -464,7 +406,7 @@ create database :"db"' || backup_die "cannot recreate the maintenance database"
       # A database the copy has and the server lacks stays out of GOT: the comparison names it.
       if ((exists)); then counts_into "$db" "$got"; fi
     done
-    check_manifest "$copy" "$got"
+    backup_restore_check_counts "$copy" "$got"
   fi
   backup_log "restored the cluster from $copy: $databases databases, $tables tables (as in the copy)"
 }

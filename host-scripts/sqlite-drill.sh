@@ -20,7 +20,7 @@ drill_init sqlite snapshot
 FILES=$DRILL_DIR/files
 remove_files() { rm -rf -- "$FILES"; }
 
-copy=$(drill_newest '' db_ .sqlite3) || backup_die "no copy (db_<timestamp>.sqlite3) in $BACKUP_DIR to drill"
+copy=$(backup_restore_newest '' .sqlite3 db_) || backup_die "no copy (db_<timestamp>.sqlite3) in $BACKUP_DIR to drill"
 drill_copy_time "$copy"
 drill_manifest "$copy"
 drill_not_emptied "$copy" db_ .sqlite3

@@ -18,7 +18,7 @@ set -euo pipefail
 drill_init vault snapshot
 backup_log "Vault: the snapshot's structure and internal checksums are checked; it is not restored into a server"
 
-copy=$(drill_newest '' snapshot_ .snap) || backup_die "no copy (snapshot_<timestamp>.snap) in $BACKUP_DIR to drill"
+copy=$(backup_restore_newest '' .snap snapshot_) || backup_die "no copy (snapshot_<timestamp>.snap) in $BACKUP_DIR to drill"
 drill_copy_time "$copy"
 drill_manifest "$copy"
 
