@@ -46,21 +46,45 @@ drill_manifest "$copy"
 drill_restore_started
 drill_on_stop stop_server
 backup_run zstd -dcq -o "$SNAPSHOT" -- "$BACKUP_DIR/$copy" || backup_die "cannot decompress $copy"
-client_port=$(free_port) || backup_die "no free port on 127.0.0.1"
-peer_port=$(free_port) || backup_die "no free port on 127.0.0.1"
-client=http://127.0.0.1:$client_port
-peer=http://127.0.0.1:$peer_port
-backup_run etcdutl snapshot restore "$SNAPSHOT" --data-dir "$DATA" --name drill \
-  --initial-cluster "drill=$peer" --initial-advertise-peer-urls "$peer" >"$LOG" 2>&1 || {
-  drill_log_tail "$LOG" "etcdutl snapshot restore"
-  backup_die "etcdutl snapshot restore rejects $copy"
-}
+# The ports are free when chosen, but another process can take one before etcd binds it (a
+# pod's loopback is shared with its other containers, a host-network pod's with the whole node):
+# a start that fails on a taken port restores again for new ports and starts again.
+started=0
+for ((attempt = 1; attempt <= 5; attempt++)); do
+  client_port=$(free_port) || backup_die "no free port on 127.0.0.1"
+  peer_port=$(free_port) || backup_die "no free port on 127.0.0.1"
+  client=http://127.0.0.1:$client_port
+  peer=http://127.0.0.1:$peer_port
+  rm -rf -- "$DATA"
+  backup_run etcdutl snapshot restore "$SNAPSHOT" --data-dir "$DATA" --name drill \
+    --initial-cluster "drill=$peer" --initial-advertise-peer-urls "$peer" >"$LOG" 2>&1 || {
+    drill_log_tail "$LOG" "etcdutl snapshot restore"
+    backup_die "etcdutl snapshot restore rejects $copy"
+  }
+  : >"$LOG"
+  etcd --name drill --data-dir "$DATA" --listen-client-urls "$client" --advertise-client-urls "$client" \
+    --listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" --initial-cluster "drill=$peer" \
+    --log-outputs "$LOG" --log-level warn &
+  SERVER_PID=$!
+  for ((i = 0; i < 600; i++)); do
+    if etcdctl --endpoints="$client" endpoint health >/dev/null 2>&1; then
+      started=1
+      break
+    fi
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.2
+  done
+  ((started)) && break
+  if kill -0 "$SERVER_PID" 2>/dev/null || ! grep -q 'address already in use' -- "$LOG"; then
+    drill_log_tail "$LOG" "the throwaway etcd server"
+    backup_die "the throwaway etcd server did not start (its log above)"
+  fi
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=''
+  backup_log "a port given to the throwaway etcd server was taken meanwhile; starting again on others"
+done
+((started)) || backup_die "the throwaway etcd server found no free ports in 5 attempts"
 rm -f -- "$SNAPSHOT"
-etcd --name drill --data-dir "$DATA" --listen-client-urls "$client" --advertise-client-urls "$client" \
-  --listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" --initial-cluster "drill=$peer" \
-  --log-outputs "$LOG" --log-level warn &
-SERVER_PID=$!
-drill_wait_for "$SERVER_PID" 120 "the throwaway etcd server" "$LOG" etcdctl --endpoints="$client" endpoint health
 drill_restore_finished
 backup_log "throwaway etcd $(etcd --version | sed -n 's/^etcd Version: //p') serves $copy on 127.0.0.1:$client_port"
 
